@@ -1,0 +1,72 @@
+"""SIGMA's config keys: defaults (mirrored in properties/model/SIGMA.yaml) and validation."""
+
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from recbole_sigma.mamba import BACKENDS
+
+VARIANTS = ("paper", "official")
+
+
+@dataclass(frozen=True)
+class SigmaSettings:
+    """Validated hyper-parameters of one SIGMA model."""
+
+    hidden_size: int = 64
+    n_layers: int = 1
+    dropout_prob: float = 0.2
+    d_state: int = 32
+    d_conv: int = 4
+    expand: int = 2
+    flip_r: int = 5
+    gate_conv_kernel: int = 3
+    gru_conv_kernel: int = 3
+    use_flip: bool = True
+    use_ds_gate: bool = True
+    use_fe_gru: bool = True
+    share_mamba: bool = False
+    sigma_variant: str = "paper"
+    mamba_backend: str = "auto"
+    loss_type: str = "CE"
+
+
+_POSITIVE = ("hidden_size", "n_layers", "d_state", "d_conv", "expand")
+_ODD_KERNELS = ("gate_conv_kernel", "gru_conv_kernel")
+_FLAGS = ("use_flip", "use_ds_gate", "use_fe_gru", "share_mamba")
+_CHOICES = {"sigma_variant": VARIANTS, "mamba_backend": BACKENDS, "loss_type": ("CE", "BPR")}
+
+
+def _bad(key: str, value: Any, want: str) -> ValueError:
+    return ValueError(
+        f"config key {key!r} must be {want}, got {value!r}; "
+        f"fix it in your YAML or pass --{key}=<value> (defaults: properties/model/SIGMA.yaml)"
+    )
+
+
+def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
+    """Read SIGMA's keys from a RecBole ``Config`` (missing keys: defaults) and check them."""
+    values = {}
+    for f in fields(SigmaSettings):
+        value = config[f.name] if f.name in config else None
+        values[f.name] = f.default if value is None else value
+    for key in _POSITIVE:
+        if isinstance(values[key], bool) or not isinstance(values[key], int) or values[key] < 1:
+            raise _bad(key, values[key], "a positive integer")
+    for key in _ODD_KERNELS:
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
+            raise _bad(key, value, "a positive odd integer")
+    flip_r = values["flip_r"]
+    if isinstance(flip_r, bool) or not isinstance(flip_r, int) or flip_r < 0:
+        raise _bad("flip_r", flip_r, "an integer >= 0 (the number of last items kept in place)")
+    dropout = values["dropout_prob"]
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise _bad("dropout_prob", dropout, "a number in [0, 1)")
+    for key in _FLAGS:
+        if not isinstance(values[key], bool):
+            raise _bad(key, values[key], "True or False")
+    for key, choices in _CHOICES.items():
+        if values[key] not in choices:
+            raise _bad(key, values[key], "one of " + ", ".join(choices))
+    values["dropout_prob"] = float(dropout)
+    return SigmaSettings(**values)

@@ -1,0 +1,82 @@
+"""SIGMA: Selective Gated Mamba for Sequential Recommendation (Liu et al., AAAI 2025)."""
+
+import logging
+
+import torch
+import torch.nn as nn
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.model.loss import BPRLoss
+
+from recbole_sigma.mamba import resolve_backend
+from recbole_sigma.model.gmamba import GMambaBlock
+from recbole_sigma.model.official import OfficialGMambaBlock
+from recbole_sigma.model.settings import sigma_settings
+
+
+class SIGMA(SequentialRecommender):
+    """Item embedding, ``n_layers`` G-Mamba blocks, last real position scored against all items."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        s = sigma_settings(config)
+        self.settings = s
+        self.loss_type = s.loss_type
+        self.paper_variant = s.sigma_variant == "paper"
+        self.mamba_backend = resolve_backend(s.mamba_backend, config["device"])
+        logging.getLogger().info(
+            f"SIGMA: variant={s.sigma_variant}, mamba_backend={self.mamba_backend} "
+            f"(asked: {s.mamba_backend})"
+        )
+
+        self.item_embedding = nn.Embedding(self.n_items, s.hidden_size, padding_idx=0)
+        self.dropout = nn.Dropout(s.dropout_prob)
+        self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=1e-12)
+        block = GMambaBlock if self.paper_variant else OfficialGMambaBlock
+        self.layers = nn.ModuleList(block(s, self.mamba_backend) for _ in range(s.n_layers))
+        self.loss_fct = BPRLoss() if s.loss_type == "BPR" else nn.CrossEntropyLoss()
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """RecBole's normal(0, 0.02) init everywhere but inside Mamba, which keeps its own init."""
+        in_mamba = {id(sub) for m in self.modules() if hasattr(m, "A_log") for sub in m.modules()}
+        for module in self.modules():
+            if id(module) in in_mamba:
+                continue
+            if isinstance(module, (nn.Linear, nn.Embedding)):
+                module.weight.data.normal_(mean=0.0, std=0.02)
+            if isinstance(module, nn.Linear) and module.bias is not None:
+                module.bias.data.zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.weight.data.fill_(1.0)
+                module.bias.data.zero_()
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
+        if self.paper_variant:
+            # padding after the longest real sequence cannot reach any output: skip it
+            item_seq = item_seq[:, : int(item_seq_len.max())]
+        positions = torch.arange(item_seq.size(1), device=item_seq.device)
+        mask = (positions.unsqueeze(0) < item_seq_len.unsqueeze(1)).unsqueeze(-1)  # (B, L, 1)
+        x = self.LayerNorm(self.dropout(self.item_embedding(item_seq))) * mask  # (B, L, D)
+        for layer in self.layers:
+            x = layer(x, item_seq_len, mask)
+        return self.gather_indexes(x, item_seq_len - 1)  # (B, D)
+
+    def calculate_loss(self, interaction) -> torch.Tensor:
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        pos_items = interaction[self.POS_ITEM_ID]
+        if self.loss_type == "BPR":
+            pos_score = (seq_output * self.item_embedding(pos_items)).sum(-1)  # (B,)
+            neg_items = interaction[self.NEG_ITEM_ID]
+            neg_score = (seq_output * self.item_embedding(neg_items)).sum(-1)  # (B,)
+            return self.loss_fct(pos_score, neg_score)
+        logits = seq_output @ self.item_embedding.weight.t()  # (B, n_items)
+        return self.loss_fct(logits, pos_items)
+
+    def predict(self, interaction) -> torch.Tensor:
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(-1)  # (B,)
+
+    def full_sort_predict(self, interaction) -> torch.Tensor:
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return seq_output @ self.item_embedding.weight.t()  # (B, n_items)
