@@ -33,7 +33,7 @@ class TorchMamba(nn.Module):
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
-        # S4D-real init of A and mamba_ssm's dt init: softplus(dt_bias) log-uniform in [dt_min, dt_max]
+        # S4D-real A; mamba_ssm's dt init: softplus(dt_bias) log-uniform in [dt_min, dt_max]
         A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
         self.A_log = nn.Parameter(torch.log(A))  # (E, N)
         self.D = nn.Parameter(torch.ones(self.d_inner))  # (E,)
