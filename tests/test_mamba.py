@@ -56,7 +56,7 @@ def test_block_equals_recurrence_in_float64():
     torch.manual_seed(0)
     m = TorchMamba(16, d_state=8, d_conv=4, expand=2).double()
     x = torch.randn(3, 11, 16, dtype=torch.float64)
-    torch.testing.assert_close(m(x), step_by_step(m, x), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(m(x), step_by_step(m, x), rtol=1e-9, atol=1e-11)
 
 
 def test_block_is_causal():

@@ -1,6 +1,6 @@
 """Choice of the Mamba implementation: mamba-ssm's CUDA kernels or the PyTorch path."""
 
-import importlib.util
+import functools
 import logging
 
 import torch
@@ -12,11 +12,18 @@ BACKENDS = ("auto", "torch", "cuda")
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
 def cuda_kernels_available() -> bool:
-    """True when CUDA is up and both mamba-ssm and causal-conv1d can be imported."""
+    """True when CUDA is up and mamba-ssm and causal-conv1d import (an import error is logged)."""
     if not torch.cuda.is_available():
         return False
-    return all(importlib.util.find_spec(m) is not None for m in ("mamba_ssm", "causal_conv1d"))
+    try:
+        import causal_conv1d  # noqa: F401
+        from mamba_ssm import Mamba  # noqa: F401
+    except ImportError as err:
+        logger.warning(f"mamba-ssm CUDA kernels unavailable ({err}); using the PyTorch Mamba")
+        return False
+    return True
 
 
 def resolve_backend(name: str, device: torch.device | str | None) -> str:

@@ -22,7 +22,7 @@ class OfficialGMambaBlock(nn.Module):
         self.dense2 = nn.Linear(d, d)
         self.gate_silu = nn.Linear(d, d)
         self.gate_sigmoid = nn.Linear(d, d)
-        self.gate_dropout = nn.Dropout(0.2)
+        self.gate_dropout = nn.Dropout(0.2)  # fixed in the authors' code, not dropout_prob
         self.fe_gru = FEGRU(d, s.gru_conv_kernel, bias=False)
         self.mix = nn.Parameter(torch.tensor([0.1, 0.1, 0.8]))  # GRU, flipped, forward
         self.proj = nn.Linear(d, d)
