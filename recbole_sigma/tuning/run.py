@@ -1,0 +1,58 @@
+"""``tune_from_args``: the ``--hyper`` entry of ``run_recbole_sigma.py``."""
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from recbole_sigma.quick_start import build_config, config_files, require_data
+from recbole_sigma.tuning.objective import Objective
+from recbole_sigma.tuning.results import TrialTable
+from recbole_sigma.tuning.space import read_space
+
+REPORTED_KEYS = ("epochs", "MAX_ITEM_LIST_LENGTH", "hidden_size", "d_state", "train_batch_size",
+                 "learning_rate", "dropout_prob", "stopping_step", "seed")
+
+
+def tune_from_args(
+    args: argparse.Namespace, config_file_list: Optional[list[str]] = None
+) -> Optional[dict[str, Any]]:
+    """Tune ``args.model`` on ``args.dataset`` over ``args.hyper``; return the best table row.
+
+    Results go to ``args.output`` (default ``tuning/<model>-<dataset>``): ``results.csv`` (one row
+    per finished trial, written as each trial ends), ``results.md`` and ``ndcg_vs_r.png``.
+    """
+    params = read_space(args.hyper)
+    config = build_config(args.model, args.dataset, config_file_list)
+    require_data(config)
+    overrides = dict(config.cmd_config_dict)
+    clash = sorted({p.name for p in params} & set(overrides))
+    if clash:
+        raise ValueError(f"{clash} are tuned by {args.hyper}: do not also set them as --key=value")
+    output = Path(args.output or Path("tuning") / f"{args.model}-{args.dataset}")
+    table = TrialTable(output, config["valid_metric"], config["valid_metric_bigger"])
+    if args.tool == "ray":
+        from recbole_sigma.tuning.search_ray import tune_with_ray
+
+        # Ray workers see neither this command line nor this working directory
+        fixed = dict(overrides, data_path=str(Path(config["data_path"]).resolve().parent))
+        # the plugin's YAML files too: the package Ray ships to workers has no properties/
+        files = [str(Path(f).resolve())
+                 for f in config_files(args.model, args.dataset, config_file_list)]
+        tune_with_ray(params, table, args.model, args.dataset, files, fixed,
+                      config["epochs"], args.algo, args.max_evals, args.ray_address)
+    else:
+        from recbole_sigma.tuning.search_hyperopt import tune_with_hyperopt
+
+        tune_with_hyperopt(Objective(args.model, args.dataset, table), params, config_file_list,
+                           args.algo, args.max_evals)
+    fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS if k in config)
+    notes = [f"Command: `{shlex.join(['python', *sys.argv])}`", "",
+             f"Tool: {args.tool} ({args.algo}); fixed settings: {fixed_settings}."]
+    best = table.write_report(f"Tuning {args.model} on {args.dataset}", notes)
+    if best is not None:
+        tuned = {p.name: best[p.name] for p in params}
+        print(f"best trial {tuned}: {table.valid_column}={best[table.valid_column]:.4f}; "
+              f"table {table.folder / 'results.md'}")
+    return best

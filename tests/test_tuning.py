@@ -1,0 +1,91 @@
+"""Tuning on a slice of real data: hyperopt (RecBole's HyperTuning) and Ray Tune, 2 trials each."""
+
+import argparse
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from recbole_sigma.tuning import tune_from_args
+from recbole_sigma.tuning.objective import Objective
+from recbole_sigma.tuning.results import TrialTable
+from recbole_sigma.tuning.space import grid_size, read_space
+
+
+@pytest.fixture
+def tiny_files(workdir, tiny_config, monkeypatch):
+    """A tiny config file, and a 2-trial space (flip_r in {1, 3}) with a comment line."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])  # RecBole reads --key=value there
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(tiny_config, n_layers=1)))
+    (workdir / "hyper.test").write_text("flip_r choice [1,3]\n# n_layers choice [1,2]\n")
+    return [str(workdir / "tiny.yaml")], str(workdir / "hyper.test")
+
+
+def tune(files, hyper, tool, **kw):
+    args = argparse.Namespace(model="SIGMA", dataset="ml-tiny", hyper=hyper, tool=tool,
+                              algo=kw.get("algo", "exhaustive"), max_evals=kw.get("max_evals"),
+                              ray_address=None, output="out")
+    return tune_from_args(args, files)
+
+
+def check_table(workdir, trials):
+    table = pd.read_csv(workdir / "out" / "results.csv")
+    assert sorted(table["flip_r"]) == trials
+    for split in ("valid", "test"):
+        assert table[f"{split}_ndcg@10"].between(0, 1).all()
+    markdown = (workdir / "out" / "results.md").read_text()
+    assert markdown.count("| *") == 1 and "valid_ndcg@10" in markdown
+    assert (workdir / "out" / "ndcg_vs_r.png").stat().st_size > 0
+    return table
+
+
+def test_read_space_matches_recbole_syntax(tmp_path):
+    path = tmp_path / "hyper.test"
+    path.write_text("# comment\nflip_r choice [1,3,5]\nlearning_rate loguniform -8,-5\n\n"
+                    "dropout_prob uniform 0.1,0.3\n")
+    space = read_space(path)
+    assert [(p.name, p.kind, p.values) for p in space] == [
+        ("flip_r", "choice", (1, 3, 5)), ("learning_rate", "loguniform", (-8, -5)),
+        ("dropout_prob", "uniform", (0.1, 0.3))]
+    assert grid_size(space) == 3
+    path.write_text("flip_r pick [1]\n")
+    with pytest.raises(ValueError, match="hyper.test:1"):
+        read_space(path)
+
+
+def test_repo_hyper_file_is_the_issue_grid():
+    from pathlib import Path
+
+    space = read_space(Path(__file__).resolve().parent.parent / "hyper.test")
+    assert {p.name: p.values for p in space} == {"flip_r": (1, 3, 5, 10, 20), "n_layers": (1, 2)}
+
+
+def test_hyperopt_two_trials_table_and_resume(workdir, tiny_files):
+    best = tune(*tiny_files, "hyperopt")
+    table = check_table(workdir, [1, 3])
+    assert best["best"] == "*" and best["valid_ndcg@10"] == table["valid_ndcg@10"].max()
+    # an interrupted run keeps its rows; a rerun reuses them instead of training again
+    objective = Objective("SIGMA", "ml-tiny", TrialTable(workdir / "out", "NDCG@10"))
+    again = objective({"flip_r": 3}, tiny_files[0])
+    assert again["test_result"]["ndcg@10"] == table.set_index("flip_r").loc[3, "test_ndcg@10"]
+    assert len(pd.read_csv(workdir / "out" / "results.csv")) == 2
+
+
+def test_hyperopt_tpe_respects_max_evals(workdir, tiny_files):
+    tune(*tiny_files, "hyperopt", algo="bayes", max_evals=1)
+    assert len(pd.read_csv(workdir / "out" / "results.csv")) == 1
+
+
+def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch):
+    pytest.importorskip("ray.tune")
+    monkeypatch.setenv("RAY_DEDUP_LOGS", "0")
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--epochs=2"])
+    tune(*tiny_files, "ray")
+    table = check_table(workdir, [1, 3])
+    # one report per validation, so ASHA may stop a trial after its first epoch; stopped or
+    # not, every trial is in the table with the epochs it trained
+    for _, row in table.iterrows():
+        (trial,) = (workdir / "out" / "ray").glob(f"train_trial_*flip_r={int(row['flip_r'])}_*")
+        reports = (trial / "result.json").read_text().splitlines()
+        assert 1 <= len(reports) == row["epochs"] <= 2
