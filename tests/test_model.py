@@ -116,6 +116,7 @@ def test_bpr_loss(make_sigma, tiny_config):
         ("dropout_prob", 1.5, "dropout_prob"),
         ("gru_conv_kernel", 2, "gru_conv_kernel"),
         ("use_flip", "yes", "use_flip"),
+        ("group_by_length", 1, "group_by_length"),
     ],
 )
 def test_bad_config_values_raise_clear_errors(make_sigma, key, value, message):

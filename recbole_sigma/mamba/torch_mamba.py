@@ -57,12 +57,12 @@ class TorchMamba(nn.Module):
         y = selective_scan(
             x,
             dt,
-            -torch.exp(self.A_log.float()),
-            B.transpose(1, 2).contiguous(),  # (B, N, L)
-            C.transpose(1, 2).contiguous(),  # (B, N, L)
-            self.D.float(),
+            -torch.exp(self.A_log),
+            B.transpose(1, 2),  # (B, N, L)
+            C.transpose(1, 2),  # (B, N, L)
+            self.D,
             z=z,
-            delta_bias=self.dt_proj.bias.float(),
+            delta_bias=self.dt_proj.bias,
             delta_softplus=True,
         )  # (B, E, L)
         return self.out_proj(y.transpose(1, 2))  # (B, L, D)

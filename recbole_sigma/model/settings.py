@@ -1,7 +1,7 @@
 """SIGMA's config keys: defaults (mirrored in properties/model/SIGMA.yaml) and validation."""
 
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from recbole_sigma.mamba import BACKENDS
 
@@ -25,6 +25,7 @@ class SigmaSettings:
     use_ds_gate: bool = True
     use_fe_gru: bool = True
     share_mamba: bool = False
+    group_by_length: Union[bool, str] = "auto"
     sigma_variant: str = "paper"
     mamba_backend: str = "auto"
     loss_type: str = "CE"
@@ -68,5 +69,8 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
     for key, choices in _CHOICES.items():
         if values[key] not in choices:
             raise _bad(key, values[key], "one of " + ", ".join(choices))
+    group = values["group_by_length"]
+    if not (isinstance(group, bool) or group == "auto"):
+        raise _bad("group_by_length", group, "auto (on for the torch backend), True or False")
     values["dropout_prob"] = float(dropout)
     return SigmaSettings(**values)

@@ -11,6 +11,7 @@ from recbole_sigma.mamba import resolve_backend
 from recbole_sigma.model.gmamba import GMambaBlock
 from recbole_sigma.model.official import OfficialGMambaBlock
 from recbole_sigma.model.settings import sigma_settings
+from recbole_sigma.ops.length_groups import by_length
 
 
 class SIGMA(SequentialRecommender):
@@ -23,9 +24,11 @@ class SIGMA(SequentialRecommender):
         self.loss_type = s.loss_type
         self.paper_variant = s.sigma_variant == "paper"
         self.mamba_backend = resolve_backend(s.mamba_backend, config["device"])
+        group = s.group_by_length
+        self.group_by_length = self.mamba_backend == "torch" if group == "auto" else group
         logging.getLogger().info(
             f"SIGMA: variant={s.sigma_variant}, mamba_backend={self.mamba_backend} "
-            f"(asked: {s.mamba_backend})"
+            f"(asked: {s.mamba_backend}), group_by_length={self.group_by_length}"
         )
 
         self.item_embedding = nn.Embedding(self.n_items, s.hidden_size, padding_idx=0)
@@ -52,9 +55,15 @@ class SIGMA(SequentialRecommender):
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
-        if self.paper_variant:
-            # padding after the longest real sequence cannot reach any output: skip it
-            item_seq = item_seq[:, : int(item_seq_len.max())]
+        if not self.paper_variant:  # the authors' code lets padding reach the output
+            return self._encode(item_seq, item_seq_len)
+        if self.group_by_length:  # same scores, no work on padding
+            return by_length(self._encode, item_seq, item_seq_len)
+        # padding after the longest real sequence cannot reach any output: skip it
+        return self._encode(item_seq[:, : int(item_seq_len.max())], item_seq_len)
+
+    def _encode(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """Embedding, G-Mamba blocks, last real position: (B, L), (B,) -> (B, D)."""
         positions = torch.arange(item_seq.size(1), device=item_seq.device)
         mask = (positions.unsqueeze(0) < item_seq_len.unsqueeze(1)).unsqueeze(-1)  # (B, L, 1)
         x = self.LayerNorm(self.dropout(self.item_embedding(item_seq))) * mask  # (B, L, D)

@@ -1,0 +1,109 @@
+"""The fast selective scan (C++ kernel and PyTorch loop) against the float64 reference."""
+
+import pytest
+import torch
+
+from recbole_sigma.mamba import TorchMamba
+from recbole_sigma.ops import causal_conv1d, scan_cpu, selective_scan, selective_scan_reference
+from recbole_sigma.ops.length_groups import by_length, length_groups
+
+NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+
+
+def make_inputs(batch=3, dim=6, length=9, state=5, dtype=torch.float64, seed=0) -> list:
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(batch, dim, length), (batch, dim, length), (dim, state), (batch, state, length),
+              (batch, state, length), (dim,), (batch, dim, length), (dim,)]
+    xs = [torch.randn(s, generator=g, dtype=dtype) for s in shapes]
+    xs[2] = -torch.rand(dim, state, generator=g, dtype=dtype) * 3  # A < 0 as in Mamba
+    return [x.requires_grad_() for x in xs]
+
+
+def run_scan(fn, xs):
+    return fn(*xs[:7], delta_bias=xs[7], delta_softplus=True)
+
+
+@pytest.fixture(params=["cpp", "torch"])
+def path(request, monkeypatch):
+    monkeypatch.setenv("SIGMA_CPU_SCAN", request.param)
+    if request.param == "cpp":
+        assert scan_cpu.cpu_kernel() is not None, "the C++ scan must build on CI machines"
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_forward_and_every_gradient_match_the_reference(path, dtype):
+    xs = make_inputs(dtype=dtype)
+    ref_xs = [x.detach().double().requires_grad_() for x in xs]
+    y, y_ref = run_scan(selective_scan, xs), run_scan(selective_scan_reference, ref_xs)
+    gy = torch.randn_like(y_ref)
+    grads = torch.autograd.grad(y, xs, gy.to(dtype))
+    ref_grads = torch.autograd.grad(y_ref, ref_xs, gy)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(y.double(), y_ref, rtol=tol, atol=tol)
+    for name, g, g_ref in zip(NAMES, grads, ref_grads, strict=True):
+        torch.testing.assert_close(g.double(), g_ref, rtol=tol, atol=tol, msg=name)
+
+
+def test_gradcheck(path):
+    xs = make_inputs(batch=2, dim=3, length=5, state=4)
+    assert torch.autograd.gradcheck(lambda *a: run_scan(selective_scan, list(a)), xs)
+
+
+def test_long_sequences_and_state_32_match(path):
+    xs = make_inputs(batch=4, dim=8, length=200, state=32, dtype=torch.float32, seed=1)
+    ref = run_scan(selective_scan_reference, [x.detach().double() for x in xs])
+    torch.testing.assert_close(run_scan(selective_scan, xs).double(), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_causal_conv_matches_conv1d():
+    x, w, b = torch.randn(2, 5, 11), torch.randn(5, 4), torch.randn(5)
+    full = torch.nn.functional.conv1d(x, w.unsqueeze(1), b, padding=3, groups=5)[..., :11]
+    torch.testing.assert_close(causal_conv1d(x, w, b, silu=False), full)
+    torch.testing.assert_close(causal_conv1d(x, w, b), torch.nn.functional.silu(full))
+
+
+def test_unknown_scan_setting_is_an_error(monkeypatch):
+    monkeypatch.setenv("SIGMA_CPU_SCAN", "fast")
+    with pytest.raises(ValueError, match="SIGMA_CPU_SCAN"):
+        scan_cpu.cpu_kernel()
+
+
+def test_mamba_block_ignores_appended_padding_and_paths_agree(monkeypatch):
+    torch.manual_seed(0)
+    block = TorchMamba(16, d_state=8)
+    x = torch.randn(3, 7, 16)
+    padded = torch.cat([x, torch.zeros(3, 5, 16)], dim=1)  # right padding, as RecBole stores it
+    outputs = {}
+    for choice in ("cpp", "torch"):
+        monkeypatch.setenv("SIGMA_CPU_SCAN", choice)
+        y = block(x)
+        torch.testing.assert_close(block(padded)[:, :7], y)
+        outputs[choice] = y
+    torch.testing.assert_close(outputs["cpp"], outputs["torch"], rtol=1e-5, atol=1e-6)
+
+
+def test_length_groups_give_sigma_the_same_scores_and_gradients(make_sigma):
+    model = make_sigma().eval()
+    assert model.group_by_length  # auto: on for the torch backend
+    lengths = torch.tensor([1, 20, 3, 2, 9, 4, 17, 1])  # five length groups
+    seq = torch.randint(1, model.n_items, (8, 20))
+    seq[torch.arange(20)[None, :] >= lengths[:, None]] = 0
+    grouped = model.forward(seq, lengths)
+    model.group_by_length = False
+    plain = model.forward(seq, lengths)
+    torch.testing.assert_close(grouped, plain, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(by_length(model.forward, seq, lengths), plain, rtol=1e-5, atol=1e-6)
+    weight = model.item_embedding.weight
+    g_grouped, g_plain = (torch.autograd.grad(o.square().sum(), weight) for o in (grouped, plain))
+    torch.testing.assert_close(g_grouped, g_plain, rtol=1e-4, atol=1e-5)
+
+
+def test_length_groups_partition_rows_with_at_most_sqrt2_padding():
+    lengths = torch.randint(1, 201, (500,))
+    groups = length_groups(lengths)
+    assert torch.equal(torch.sort(torch.cat(groups)).values, torch.arange(500))
+    for rows in groups:
+        group = lengths[rows].double()
+        assert group.max() / group.min() <= 2**0.5 + 1e-9
+    assert len(groups) <= 2 * 8 + 1  # ceil(2 log2 200) + 1
