@@ -43,6 +43,15 @@ def write_slice(folder: Path, name: str, users: int) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on a busy 2-core machine, two OpenMP threads can be 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_config(tmp_path_factory) -> dict:
     """Config dict for a RecBole run on the first 40 users of ml-100k (real data, ~4k rows)."""

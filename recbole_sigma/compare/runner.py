@@ -1,0 +1,136 @@
+"""Train and evaluate several models on one dataset split, with the same seeds and evaluator.
+
+The dataset is loaded and split once per kind of data a model needs (its model type, sequence
+length and negative sampling; all sequential models share one), and reused for every model and
+seed. Before each model, the seeds (``init_seed``) and the train loader's shuffling generator are
+reset to the run's seed, so every model starts from the same random state. Data-related keys
+(batch sizes, split) are read from the first model's config that needs that kind of data.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import recbole.data.dataset as recbole_datasets
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_local_time, init_logger, init_seed
+
+from recbole_sigma.compare.grouped import evaluate_users
+from recbole_sigma.compare.memory import PeakMemory
+from recbole_sigma.compare.variants import Variant
+from recbole_sigma.quick_start import build_config, model_class, require_data
+from recbole_sigma.trainer import get_safe_trainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """One model trained and evaluated with one seed."""
+
+    name: str
+    seed: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    groups: dict[str, dict[str, float]]
+    epochs: int
+    epoch_seconds: float
+    parameters: int
+    inference_ms: float
+    train_peak_mib: float
+    inference_peak_mib: float
+    memory_kind: str
+    saved_model_file: Optional[str] = None
+    recomputed_test: dict[str, float] = field(default_factory=dict)
+
+
+def _data_key(config: Config) -> tuple:
+    # models with a dataset class of their own (RecBole's ``<Model>Dataset``) get their own data
+    own = config["model"] if hasattr(recbole_datasets, config["model"] + "Dataset") else ""
+    return (
+        str(config["MODEL_TYPE"]),
+        own,
+        config["MAX_ITEM_LIST_LENGTH"],
+        repr(config["train_neg_sample_args"]),
+    )
+
+
+class SharedSplits:
+    """One ``create_dataset`` + ``data_preparation`` per kind of data, kept for all runs."""
+
+    def __init__(self) -> None:
+        self._splits: dict[tuple, tuple] = {}
+
+    def get(self, config: Config) -> tuple:
+        key = _data_key(config)
+        if key not in self._splits:
+            require_data(config)
+            dataset = create_dataset(config)
+            logger.info(dataset)
+            self._splits[key] = data_preparation(config, dataset)
+        return self._splits[key]
+
+
+def run_one(
+    variant: Variant,
+    seed: int,
+    dataset: str,
+    splits: SharedSplits,
+    config_file_list: Optional[list[str]] = None,
+    config_dict: Optional[dict[str, Any]] = None,
+    saved: bool = True,
+) -> RunResult:
+    """Train ``variant`` with ``seed`` on the shared split, then evaluate it on test per user."""
+    config = build_config(
+        variant.model, dataset, config_file_list, {**(config_dict or {}), **variant.overrides}
+    )
+    config["seed"] = seed  # also over a --seed on the command line: the seeds are the runner's
+    init_logger(config)
+    train_data, valid_data, test_data = splits.get(config)
+    init_seed(seed, config["reproducibility"])
+    train_data.generator.manual_seed(seed)
+    net = model_class(variant.model)(config, train_data._dataset).to(config["device"])
+    trainer = get_safe_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    # one file per variant and seed (RecBole's name has only the model and the second)
+    trainer.saved_model_file = os.path.join(
+        config["checkpoint_dir"], f"{variant.name}-seed{seed}-{get_local_time()}.pth"
+    )
+    logger.info("compare: %s, seed %d", variant.name, seed)
+
+    with PeakMemory(config["device"]) as train_memory:
+        _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=False)
+    test = trainer.evaluate(test_data, load_best_model=saved, show_progress=False)
+    with PeakMemory(config["device"]) as test_memory:
+        users = evaluate_users(trainer.model, test_data, config)
+    epoch_times = getattr(trainer, "epoch_times", [])
+    result = RunResult(
+        name=variant.name,
+        seed=seed,
+        valid=dict(valid),
+        test=dict(test),
+        groups=users.groups(),
+        epochs=len(epoch_times),
+        epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
+        parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
+        inference_ms=users.inference_ms(),
+        train_peak_mib=train_memory.mib,
+        inference_peak_mib=test_memory.mib,
+        memory_kind=train_memory.kind,
+        saved_model_file=trainer.saved_model_file if saved else None,
+        recomputed_test=users.overall(),
+    )
+    _check_against_recbole(result, config["metric_decimal_place"])
+    logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
+    return result
+
+
+def _check_against_recbole(result: RunResult, decimals: int) -> None:
+    """The per-user evaluation must reproduce RecBole's test result (to its rounding)."""
+    for key, value in result.test.items():
+        mine = result.recomputed_test.get(key)
+        if mine is None or abs(round(mine, decimals) - value) > 1.5 * 10**-decimals:
+            raise RuntimeError(
+                f"{result.name}: grouped evaluation gives {key}={mine}, RecBole {value}"
+            )

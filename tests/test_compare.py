@@ -1,0 +1,92 @@
+"""Model comparison: one split for all models, tables, grouped metrics, seeds, ablations."""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from recbole_sigma.compare import compare_from_args, iter_compare, parse_models
+from recbole_sigma.compare.grouped import UserEval
+from recbole_sigma.compare.report import write_report
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_parse_models_adds_ablations_and_rejects_unknown_names():
+    names = [v.name for v in parse_models("SIGMA, SASRec", ablations=True)]
+    assert names == [
+        "SIGMA",
+        "SASRec",
+        "SIGMA-noflip",
+        "SIGMA-nogate",
+        "SIGMA-nogru",
+        "SIGMA-official",
+    ]
+    noflip = parse_models("SIGMA-noflip")[0]
+    assert (noflip.model, noflip.overrides) == ("SIGMA", {"use_flip": False})
+    with pytest.raises(ValueError, match="unknown model"):
+        parse_models("SIGMA,NoSuchRec")
+    with pytest.raises(ValueError, match="twice"):
+        parse_models("SASRec,SASRec")
+
+
+def test_groups_use_documented_bounds():
+    lengths = np.array([1, 5, 6, 20, 21, 50])
+    hits = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    users = UserEval(lengths, {"hit@10": hits}, [1.0], [6])
+    groups = users.groups()
+    assert [groups[g]["users"] for g in ("short", "medium", "long")] == [2, 2, 2]
+    assert [groups[g]["hit@10"] for g in ("short", "medium", "long")] == [0.5, 1.0, 0.0]
+
+
+def test_comparison_tables_plot_and_grouped_metrics(tiny_config, workdir):
+    variants = parse_models("SIGMA,SASRec,SIGMA-nogru")
+    config = dict(tiny_config, MAX_ITEM_LIST_LENGTH=30)
+    results = list(iter_compare(variants, "ml-tiny", config_dict=config))
+    assert [r.name for r in results] == ["SIGMA", "SASRec", "SIGMA-nogru"]
+    for r in results:
+        assert r.epochs == 1 and r.parameters > 0 and r.inference_ms > 0
+        groups = r.groups.values()
+        assert sum(g["users"] for g in groups) == 40
+        for key, value in r.test.items():  # RecBole's test result, rounded to 4 places
+            weighted = sum(g[key] * g["users"] for g in groups if g["users"]) / 40
+            assert weighted == pytest.approx(r.recomputed_test[key])
+            assert weighted == pytest.approx(value, abs=1e-4)
+    assert results[0].parameters != results[2].parameters  # the FE-GRU is gone
+    files = [Path(r.saved_model_file) for r in results]
+    assert len(set(files)) == 3 and all(f.is_file() for f in files)
+    assert files[2].name.startswith("SIGMA-nogru-seed2020-")
+    out = workdir / "out"
+    md = write_report(results, out, "tiny").read_text()
+    for name in ("SIGMA", "SASRec", "SIGMA-nogru", "test_ndcg@10", "medium", "groups.png"):
+        assert name in md
+    assert (out / "groups.png").read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["model"]) == ["SIGMA", "SASRec", "SIGMA-nogru"]
+    assert {
+        "valid_ndcg@10_mean",
+        "test_hit@10_mean",
+        "epoch_seconds_mean",
+        "inference_ms_mean",
+        "train_peak_mib_mean",
+    } <= set(table.columns)
+    assert len(pd.read_csv(out / "groups.csv")) == 9
+
+
+def test_cli_with_two_seeds_gives_std(tiny_config, workdir, monkeypatch):
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(tiny_config))
+    argv = ["run_recbole_sigma.py", "--compare", "GRU4Rec", "--dataset", "ml-tiny", "--seeds", "2"]
+    monkeypatch.setattr(sys, "argv", argv)
+    args = argparse.Namespace(
+        compare="GRU4Rec", dataset="ml-tiny", seeds=2, ablations=False, output=str(workdir / "res")
+    )
+    md = compare_from_args(args, [str(workdir / "tiny.yaml")]).read_text()
+    assert "--seeds 2" in md and " ± " in md
+    runs = pd.read_csv(workdir / "res" / "runs.csv")
+    assert list(runs["seed"]) == [2020, 2021]
+    table = pd.read_csv(workdir / "res" / "comparison.csv")
+    assert table["seeds"][0] == 2 and not np.isnan(table["epoch_seconds_std"][0])
