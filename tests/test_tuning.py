@@ -89,3 +89,14 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
         (trial,) = (workdir / "out" / "ray").glob(f"train_trial_*flip_r={int(row['flip_r'])}_*")
         reports = (trial / "result.json").read_text().splitlines()
         assert 1 <= len(reports) == row["epochs"] <= 2
+
+
+def test_report_flags_trials_stopped_early(tmp_path):
+    table = TrialTable(tmp_path, "NDCG@10")
+    for r, ndcg, epochs in [(1, 0.02, 2), (3, 0.01, 1), (5, 0.03, 2)]:
+        table.append({"flip_r": r, "n_layers": 1, "valid_ndcg@10": ndcg,
+                      "test_ndcg@10": ndcg / 2, "epochs": epochs})
+    best = table.write_report("t", [])
+    assert (best["flip_r"], best["epochs"]) == (5, 2)
+    assert "fewer than 2 epochs stopped early" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "ndcg_vs_r.png").read_bytes()[:4] == b"\x89PNG"

@@ -64,6 +64,11 @@ class TrialTable:
         lines = [f"# {title}", "", *notes, "",
                  f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation).", "",
                  table.to_markdown(index=False, floatfmt=".4f"), ""]
+        if "epochs" in table and table["epochs"].nunique() > 1:
+            lines.append(f"Trials with fewer than {table['epochs'].max()} epochs stopped early "
+                         "(early stopping or the scheduler, e.g. ASHA): their metrics are those "
+                         "of their last epoch, not comparable with the longer trials' (marked x "
+                         "in the plot).\n")
         (self.folder / MARKDOWN).write_text("\n".join(lines))
         plot_ndcg_vs_r(table, self.folder / PLOT, self.bigger)
         return table.iloc[0].to_dict()
@@ -97,6 +102,10 @@ def plot_ndcg_vs_r(table: pd.DataFrame, path: Path, bigger: bool = True) -> bool
         if "test_ndcg@10" in group:
             ax.plot(group["flip_r"], group["test_ndcg@10"], "s--", color=line[0].get_color(),
                     label=f"n_layers={n} test")
+    if "epochs" in best and best["epochs"].nunique() > 1:
+        short = best[best["epochs"] < best["epochs"].max()]
+        ax.scatter(short["flip_r"], short["valid_ndcg@10"], marker="x", s=80, color="k",
+                   zorder=3, label=f"stopped before epoch {best['epochs'].max()}")
     ax.set_xlabel("r (flip_r: last r items not flipped)")
     ax.set_ylabel("NDCG@10")
     ax.set_xticks(sorted(best["flip_r"].unique()))
