@@ -4,7 +4,7 @@
 
 Everything in one run on the same batches, so the ratios are comparable on a noisy machine.
 Batches are random item ids with sequence lengths drawn from the real data (Beauty for L=50,
-ML-1M for L=200, from ../shared/datasets or $SIGMA_DATA_SOURCE).
+ML-1M for L=200, read from ../shared/datasets or $SIGMA_DATA_SOURCE as the converter reads them).
 Each (setting, mode) runs in one process, the models interleaved step by step on the same batches.
 "SIGMA" is the default (``group_by_length: auto``, on for CPU: rows grouped by length, each
 group cut to its longest row); "SIGMA-ungrouped" sets ``group_by_length: False`` (the batch cut
@@ -12,6 +12,8 @@ to its longest row only): the same scores, more work on padding.
 """
 
 import argparse
+import collections
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -26,12 +28,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from recbole_sigma.data.convert import read_source  # noqa: E402
 from recbole_sigma.ops import selective_scan, selective_scan_reference  # noqa: E402
 
-SHARED = Path(os.environ.get("SIGMA_DATA_SOURCE", REPO.parent / "shared" / "datasets"))
-SETTINGS = {  # name: (max length, items, length source, train batch, inference batch)
-    "L=50 (Beauty)": (50, 12102, SHARED / "amazon-beauty" / "Beauty.txt", 2048, 4096),
-    "L=200 (ML-1M)": (200, 3417, SHARED / "ml-1m" / "ml-1m.txt", 512, 1024),
+SETTINGS = {  # name: (max length, items, shared dataset of the lengths, train batch, infer batch)
+    "L=50 (Beauty)": (50, 12102, "amazon-beauty", 2048, 4096),
+    "L=200 (ML-1M)": (200, 3417, "ml-1m", 512, 1024),
 }
 MODELS = ("SIGMA", "SIGMA-ungrouped", "SASRec")
 # FLOPs per state element (b, e, t, n), exp counted as one: forward dt*A, exp, decay*h + x (2),
@@ -95,19 +97,23 @@ def scan_rows(quick: bool) -> list[dict]:
     return rows
 
 
-def lengths_from(path: Path, max_len: int, n: int, train: bool, seed: int) -> torch.Tensor:
+@functools.cache
+def items_per_user(dataset: str) -> list[int]:
+    """How many items each user of a shared dataset has (read once per process)."""
+    try:
+        users = collections.Counter(user for user, _, _ in read_source(dataset))
+    except FileNotFoundError as err:
+        raise SystemExit(str(err)) from err
+    return list(users.values())
+
+
+def lengths_from(dataset: str, max_len: int, n: int, train: bool, seed: int) -> torch.Tensor:
     """Input lengths of RecBole's leave-one-out samples: all training prefixes, or test inputs."""
-    if not path.is_file():
-        raise SystemExit(f"{path} is missing: set SIGMA_DATA_SOURCE to the shared datasets folder")
-    users: dict[str, int] = {}
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        extra = len(parts) - 1 if len(parts) > 2 else 1  # S3Rec lines vs `user item` lines
-        users[parts[0]] = users.get(parts[0], 0) + extra
+    counts = items_per_user(dataset)
     if train:  # prefixes of lengths 1 .. n-3 for each user (targets 2 .. n-2)
-        pool = torch.cat([torch.arange(1, c - 2) for c in users.values() if c > 3])
+        pool = torch.cat([torch.arange(1, c - 2) for c in counts if c > 3])
     else:  # the test input: the first n-1 items
-        pool = torch.tensor([c - 1 for c in users.values()])
+        pool = torch.tensor([c - 1 for c in counts])
     g = torch.Generator().manual_seed(seed)
     return pool[torch.randint(len(pool), (n,), generator=g)].clamp(max=max_len)
 
@@ -159,9 +165,9 @@ def make_step(model, mode: str):
 
 
 def setting_batches(model, setting: str, mode: str, count: int) -> list[dict]:
-    max_len, _, source, train_batch, infer_batch = SETTINGS[setting]
+    max_len, _, dataset, train_batch, infer_batch = SETTINGS[setting]
     size = train_batch if mode == "train" else infer_batch
-    return [batch_for(model, lengths_from(source, max_len, size, mode == "train", i), max_len, i)
+    return [batch_for(model, lengths_from(dataset, max_len, size, mode == "train", i), max_len, i)
             for i in range(count)]
 
 
@@ -234,9 +240,8 @@ def beauty_epoch_rows(models: list[dict]) -> list[dict]:
 
     RecBole's leave-one-out with augmentation trains on targets 2 .. n-2 of a user with n items.
     """
-    _, _, source, batch, _ = SETTINGS["L=50 (Beauty)"]
-    counts = [len(line.split()) - 1 for line in source.read_text().splitlines()]
-    samples = sum(max(c - 3, 0) for c in counts)
+    _, _, dataset, batch, _ = SETTINGS["L=50 (Beauty)"]
+    samples = sum(max(c - 3, 0) for c in items_per_user(dataset))
     steps = -(-samples // batch)
     return [{"model": r["model"], "samples": samples, "steps": steps,
              "epoch_s": steps * r["ms"] / 1e3}

@@ -2,18 +2,18 @@
 
 import logging
 import time
-from pathlib import Path
 from typing import Any, Optional
 
 from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, init_logger, init_seed, set_color
 
+from recbole_sigma.data.check import require_dataset
+from recbole_sigma.data.paths import PROPERTIES, properties_file
 from recbole_sigma.model import SIGMA
 from recbole_sigma.trainer import get_safe_trainer
 
 PLUGIN_MODELS = {"SIGMA": SIGMA}
-PROPERTIES = Path(__file__).resolve().parent.parent / "properties"
 
 
 def model_class(name: str) -> type:
@@ -32,7 +32,7 @@ def config_files(model: str, dataset: str, extra: Optional[list[str]] = None) ->
     """The plugin's YAML files for this run (overall, dataset, model), then the user's."""
     candidates = [
         PROPERTIES / "overall.yaml",
-        PROPERTIES / "dataset" / f"{dataset}.yaml",
+        properties_file(dataset),
         PROPERTIES / "model" / f"{model}.yaml",
     ]
     return [str(p) for p in candidates if p.is_file()] + list(extra or [])
@@ -55,8 +55,6 @@ def build_config(
 
 def require_data(config: Config) -> None:
     """Stop at once, naming the files to provide, when the dataset's atomic files are missing."""
-    from recbole_sigma.data.check import require_dataset
-
     require_dataset(config["dataset"], config["data_path"])
 
 

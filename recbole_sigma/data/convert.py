@@ -97,8 +97,8 @@ def _by_user_then_time(rows: list[readers.Row]) -> list[readers.Row]:
     return [rows[k] for k in order]
 
 
-def convert_dataset(name: str, source: Path | None = None, out: Path = Path("dataset")) -> Summary:
-    """Convert a shared dataset (see ``paths.SOURCES``) from ``source`` into ``out``."""
+def read_source(name: str, source: Path | None = None) -> list[readers.Row]:
+    """The rows of a shared dataset (see ``paths.SOURCES``) under ``source``, in file order."""
     if name not in SOURCES:
         raise KeyError(f"unknown dataset {name!r}; known: {', '.join(SOURCES)}")
     spec = SOURCES[name]
@@ -106,7 +106,12 @@ def convert_dataset(name: str, source: Path | None = None, out: Path = Path("dat
     if not path.is_file():
         raise FileNotFoundError(f"source file {path} not found; pass --source or set "
                                 "SIGMA_DATA_SOURCE to the shared datasets folder")
-    return write_inter(READERS[spec.fmt](path), out, name)
+    return READERS[spec.fmt](path)
+
+
+def convert_dataset(name: str, source: Path | None = None, out: Path = Path("dataset")) -> Summary:
+    """Convert a shared dataset (see ``paths.SOURCES``) from ``source`` into ``out``."""
+    return write_inter(read_source(name, source), out, name)
 
 
 def convert_amazon_csv(path: Path, name: str, out: Path = Path("dataset")) -> Summary:

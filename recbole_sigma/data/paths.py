@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PROPERTIES_DIR = REPO_ROOT / "properties" / "dataset"
+PROPERTIES = REPO_ROOT / "properties"
+PROPERTIES_DIR = PROPERTIES / "dataset"
 SOURCE_ENV = "SIGMA_DATA_SOURCE"
 
 
