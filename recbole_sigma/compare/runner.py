@@ -99,9 +99,10 @@ def run_one(
     )
     logger.info("compare: %s, seed %d", variant.name, seed)
 
+    progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
     with PeakMemory(config["device"]) as train_memory:
-        _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=False)
-    test = trainer.evaluate(test_data, load_best_model=saved, show_progress=False)
+        _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=progress)
+    test = trainer.evaluate(test_data, load_best_model=saved, show_progress=progress)
     with PeakMemory(config["device"]) as test_memory:
         users = evaluate_users(trainer.model, test_data, config)
     epoch_times = getattr(trainer, "epoch_times", [])
