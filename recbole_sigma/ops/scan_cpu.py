@@ -5,13 +5,15 @@ error instead of a logged fallback. The build needs a C++ compiler and ``ninja``
 """
 
 import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import Any, Optional
 
 logger = logging.getLogger(__name__)
-SOURCE = Path(__file__).resolve().parent / "csrc" / "selective_scan_cpu.cpp"
+CSRC = Path(__file__).resolve().parent / "csrc"
+SOURCE = CSRC / "selective_scan_cpu.cpp"
 CHOICES = ("auto", "cpp", "torch")
 FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-fopenmp", "-march=native"]
 
@@ -28,9 +30,11 @@ def scan_choice() -> str:
 def _build() -> Optional[Any]:
     from torch.utils.cpp_extension import load
 
+    # torch's cache only hashes the .cpp: name the build after every file it includes too
+    digest = hashlib.sha1(b"".join(p.read_bytes() for p in sorted(CSRC.iterdir()))).hexdigest()
     try:
         return load(
-            name="sigma_selective_scan_cpu",
+            name=f"sigma_selective_scan_cpu_{digest[:10]}",
             sources=[str(SOURCE)],
             extra_cflags=FLAGS,
             extra_ldflags=["-fopenmp"],

@@ -1,4 +1,4 @@
-"""Selective scan for the PyTorch Mamba path: a C++ kernel on CPU, a PyTorch loop otherwise."""
+"""Selective scan for the PyTorch Mamba path: a fused C++ kernel on CPU, else a PyTorch loop."""
 
 from typing import Optional
 
@@ -9,21 +9,31 @@ from recbole_sigma.ops.scan_cpu import cpu_kernel
 from recbole_sigma.ops.scan_loop import LoopScan
 
 
+def _time_major(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """(B, E, L) -> contiguous (B, L, E); free when x is already a transposed view of one."""
+    return None if x is None else x.transpose(1, 2).contiguous()
+
+
 class _CpuScan(torch.autograd.Function):
-    """y_t = <h_t, C_t>, h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t, with a hand-written backward."""
+    """The fused C++ scan (softplus, D skip and silu(z) gate included), forward and backward."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C):
-        kernel = cpu_kernel()
-        bt, ct = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()  # (B, L, N)
-        u, delta, A = u.contiguous(), delta.contiguous(), A.contiguous()
-        ctx.save_for_backward(u, delta, A, bt, ct)
-        return kernel.forward(u, delta, A, bt, ct)  # (B, E, L)
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+        args = [_time_major(u), _time_major(delta), A.contiguous(), _time_major(B),
+                _time_major(C), D, _time_major(z), delta_bias]
+        out, y = cpu_kernel().forward(*args, delta_softplus, z is not None, False)
+        ctx.softplus = delta_softplus
+        ctx.save_for_backward(*args, y if z is not None else None)
+        return out.transpose(1, 2)  # (B, E, L) view of (B, L, E)
 
     @staticmethod
-    def backward(ctx, grad_y):
-        gu, gdelta, gA, gbt, gct = cpu_kernel().backward(*ctx.saved_tensors, grad_y.contiguous())
-        return gu, gdelta, gA, gbt.transpose(1, 2), gct.transpose(1, 2)
+    def backward(ctx, grad_out):
+        *args, y = ctx.saved_tensors
+        grads = cpu_kernel().backward(*args, ctx.softplus, y, _time_major(grad_out), False)
+        gu, gdelta, gA, gB, gC, gD, gz, gbias = grads
+        gz = gz.transpose(1, 2) if gz is not None else None
+        return (gu.transpose(1, 2), gdelta.transpose(1, 2), gA, gB.transpose(1, 2),
+                gC.transpose(1, 2), gD, gz, gbias, None)
 
 
 def selective_scan(
@@ -41,14 +51,13 @@ def selective_scan(
 
     u, delta, z: (B, E, L); A: (E, N); B, C: (B, N, L); D, delta_bias: (E,). Returns (B, E, L).
     """
+    if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and cpu_kernel():
+        return _CpuScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     if delta_bias is not None:
         delta = delta + delta_bias[None, :, None]
     if delta_softplus:
         delta = F.softplus(delta)
-    if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and cpu_kernel():
-        y = _CpuScan.apply(u, delta, A, B, C)
-    else:
-        y = LoopScan.apply(u, delta, A, B, C)
+    y = LoopScan.apply(u, delta, A, B, C)
     if D is not None:
         y = y + u * D[None, :, None]
     if z is not None:

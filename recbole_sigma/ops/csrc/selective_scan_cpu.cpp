@@ -1,187 +1,337 @@
-// Selective scan core for CPU: h_t = exp(dt_t * A) h_{t-1} + dt_t * B_t * u_t,  y_t = <h_t, C_t>.
-// Softplus/bias on dt, the D skip and the silu(z) gate stay in PyTorch (autograd handles them).
-// One (batch, channel) row per task; the backward recomputes that row's states in a local buffer,
-// so no (B, E, L, N) tensor is ever stored.
+// Fused selective scan for CPU, forward and backward, with mamba_ssm.selective_scan_fn's math:
+//   dt = softplus(dt + bias);  h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t;
+//   y_t = <h_t, C_t> + D u_t;  out_t = y_t * silu(z_t).
+// Time-major layout: u, dt, z, out (Bt, L, E); B, C (Bt, L, N); A (E, N). A task takes `width`
+// channels of one sequence, so every state update is one vector op over channels and B_t, C_t are
+// broadcast. The backward runs that task's forward again into a local buffer: no (Bt, L, E, N)
+// tensor is ever stored.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
-#include <algorithm>
-#include <cmath>
-#include <cstdint>
-#include <cstring>
+#include <optional>
+#include <type_traits>
 #include <vector>
+
+#include "lanes.h"
 
 namespace {
 
-// exp(x) for float as 2^i * 2^f, 2^f by a degree-6 polynomial on |f| <= 1/2 (rel. error < 2e-7):
-// plain multiply-adds, so the compiler vectorises it (libm's expf dominated the scan's time).
-inline float fexp(float x) {
-  x = std::min(std::max(x, -87.0f), 88.0f);
-  const float t = x * 1.44269504088896341f;
-  const float i = std::floor(t + 0.5f);
-  const float f = t - i;
-  float p = 1.5403530393381606e-4f;
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(i) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+using sigma::Lanes;
+
+template <typename T>
+struct Scan {
+  const T *u, *dt, *a2, *B, *C, *D, *z, *bias;  // a2: (N, E), A^T * log2(e); D, z, bias may be null
+  int64_t nb, nl, ne, nn;
+  bool softplus;
+
+  int64_t at(int64_t b, int64_t t) const { return (b * nl + t) * ne; }   // (b, t, 0) of (Bt, L, E)
+  int64_t bc(int64_t b, int64_t t) const { return (b * nl + t) * nn; }   // (b, t, 0) of (Bt, L, N)
+};
+
+template <class V, typename T>
+V channel(const T* p, int64_t e0) {
+  return p ? V::load(p + e0) : V::fill(0);
 }
 
-inline double fexp(double x) { return std::exp(x); }
+template <class V, typename T>
+V delta(const Scan<T>& s, V raw) {
+  return s.softplus ? sigma::softplus(raw) : raw;
+}
 
-// decay[t, n] = exp(dt[t] * A[n]) for one row: all exponentials in one pass, off the recurrence.
-template <typename T>
-void decay_row(const T* dtr, const T* a, T* decay, int64_t nl, int64_t nn) {
-  for (int64_t t = 0; t < nl; ++t) {
-    const T d = dtr[t];
-#pragma omp simd
-    for (int64_t n = 0; n < nn; ++n) decay[t * nn + n] = fexp(d * a[n]);
+// States [n0, n0 + K) of one task over all t, kept in registers (K is a compile-time chunk).
+// Forward only: ys[t] += <h_t, C_t> over the chunk. With `hs`/`decay`: also keeps the chunk's
+// states and decays for the backward, (t, k) row-major: hs[(t + 1) K + k] = h_t,n0+k.
+template <int K, class V, typename T>
+void chunk_forward(const Scan<T>& s, int64_t b, int64_t n0, const V* a2, const V* dts,
+                   const V* dus, V* ys, V* hs, V* decay) {
+  V h[K], a[K];
+  for (int k = 0; k < K; ++k) h[k] = V::fill(0), a[k] = a2[n0 + k];
+  if (hs)
+    for (int k = 0; k < K; ++k) hs[k] = V::fill(0);
+  for (int64_t t = 0; t < s.nl; ++t) {
+    const T *bt = s.B + s.bc(b, t) + n0, *ct = s.C + s.bc(b, t) + n0;
+    const V d = dts[t], du = dus[t];
+    V acc[2] = {V::fill(0), V::fill(0)};  // two chains hide the add latency
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) {
+      const V dc = exp2(d * a[k]);
+      h[k] = fma(dc, h[k], du * V::fill(bt[k]));
+      if (hs) hs[(t + 1) * K + k] = h[k], decay[t * K + k] = dc;
+      if (ys) acc[k & 1] = fma(h[k], V::fill(ct[k]), acc[k & 1]);
+    }
+    if (ys) ys[t] = ys[t] + (acc[0] + acc[1]);
   }
 }
 
-// u, dt: (B, E, L); A: (E, N); Bm, Cm: (B, L, N) (time-major for contiguous N).
-template <typename T>
-void scan_forward(const T* u, const T* dt, const T* A, const T* Bm, const T* Cm, T* y,
-                  int64_t nb, int64_t ne, int64_t nl, int64_t nn) {
-  at::parallel_for(0, nb * ne, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> h(nn), decay(nl * nn);
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t b = row / ne, e = row % ne;
-      const T* ur = u + row * nl;
-      const T* dtr = dt + row * nl;
-      const T* a = A + e * nn;
-      const T* bb = Bm + b * nl * nn;
-      const T* cc = Cm + b * nl * nn;
-      decay_row(dtr, a, decay.data(), nl, nn);
-      std::fill(h.begin(), h.end(), T(0));
-      for (int64_t t = 0; t < nl; ++t) {
-        const T du = dtr[t] * ur[t];
-        const T* bt = bb + t * nn;
-        const T* ct = cc + t * nn;
-        const T* dc = decay.data() + t * nn;
-        T acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t n = 0; n < nn; ++n) {
-          h[n] = dc[n] * h[n] + du * bt[n];
-          acc += h[n] * ct[n];
+// Calls f(std::integral_constant<int, K>{}, n0) for chunks covering [0, nn): C states, then 1.
+template <int C, typename F>
+void chunks(int64_t nn, F f) {
+  int64_t n0 = 0;
+  for (; n0 + C <= nn; n0 += C) f(std::integral_constant<int, C>{}, n0);
+  for (; n0 < nn; ++n0) f(std::integral_constant<int, 1>{}, n0);
+}
+
+// Visits one sequence's (t, channel block) pairs row by row, so its (L, E) rows stream from memory
+// in order: f(i, j) with i the offset of (b, t, block) in (Bt, L, E), j = block * L + t.
+template <int W, typename T, typename F>
+void rows(const Scan<T>& s, int64_t b, F f) {
+  for (int64_t t = 0; t < s.nl; ++t)
+    for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t);
+}
+
+// Per channel block of one sequence: a2 (N) and, for every t, dt_t and dt_t u_t.
+template <class V, typename T>
+void prepare(const Scan<T>& s, int64_t b, V* a2, V* dts, V* dus) {
+  constexpr int W = V::width;
+  for (int64_t blk = 0; blk < s.ne / W; ++blk)
+    for (int64_t n = 0; n < s.nn; ++n) a2[blk * s.nn + n] = V::load(s.a2 + n * s.ne + blk * W);
+  rows<W>(s, b, [&](int64_t i, int64_t j) {
+    const int64_t e0 = i % s.ne;
+    dts[j] = delta(s, V::load(s.dt + i) + channel<V>(s.bias, e0));
+    dus[j] = dts[j] * V::load(s.u + i);
+  });
+}
+
+template <class V, typename T = typename V::Scalar>
+void scan_forward(const Scan<T>& s, T* out, T* y_saved) {
+  constexpr int W = V::width;
+  const int64_t blocks = s.ne / W, nl = s.nl, nn = s.nn;
+  at::parallel_for(0, s.nb, 1, [&](int64_t begin, int64_t end) {
+    std::vector<V> a2(blocks * nn), dts(blocks * nl), dus(blocks * nl), ys(blocks * nl);
+    for (int64_t b = begin; b < end; ++b) {
+      prepare(s, b, a2.data(), dts.data(), dus.data());
+      rows<W>(s, b, [&](int64_t i, int64_t j) {
+        ys[j] = channel<V>(s.D, i % s.ne) * V::load(s.u + i);
+      });
+      for (int64_t blk = 0; blk < blocks; ++blk)
+        chunks<8>(nn, [&](auto k, int64_t n0) {
+          chunk_forward<k(), V>(s, b, n0, &a2[blk * nn], &dts[blk * nl], &dus[blk * nl],
+                                &ys[blk * nl], nullptr, nullptr);
+        });
+      rows<W>(s, b, [&](int64_t i, int64_t j) {
+        V y = ys[j];
+        if (y_saved) y.store(y_saved + i);
+        if (s.z) {
+          const V z = V::load(s.z + i);
+          y = y * z * sigma::sigmoid(z);
         }
-        y[row * nl + t] = acc;
-      }
+        y.store(out + i);
+      });
     }
   });
 }
 
 template <typename T>
-void scan_backward(const T* u, const T* dt, const T* A, const T* Bm, const T* Cm, const T* gy,
-                   T* gu, T* gdt, T* gA, T* gB, T* gC,
-                   int64_t nb, int64_t ne, int64_t nl, int64_t nn) {
-  // Rows of one batch element share gB/gC, so a task owns whole batch elements;
-  // gA is summed over the batch: per-task partial sums, reduced after.
-  const int64_t tasks = std::min<int64_t>(nb, at::get_num_threads());
-  std::vector<T> gA_part(tasks * ne * nn, T(0));
-  at::parallel_for(0, tasks, 1, [&](int64_t tb, int64_t te) {
-    std::vector<T> hs((nl + 1) * nn), decay(nl * nn), gh(nn);
-    for (int64_t task = tb; task < te; ++task) {
-      T* ga = gA_part.data() + task * ne * nn;
-      for (int64_t b = task * nb / tasks; b < (task + 1) * nb / tasks; ++b) {
-        const T* bb = Bm + b * nl * nn;
-        const T* cc = Cm + b * nl * nn;
-        T* gbb = gB + b * nl * nn;
-        T* gcc = gC + b * nl * nn;
-        for (int64_t e = 0; e < ne; ++e) {
-          const int64_t row = b * ne + e;
-          const T* ur = u + row * nl;
-          const T* dtr = dt + row * nl;
-          const T* gyr = gy + row * nl;
-          const T* a = A + e * nn;
-          T* gar = ga + e * nn;
-          // forward again: hs[t + 1] = h_t, hs[0] = 0
-          decay_row(dtr, a, decay.data(), nl, nn);
-          std::fill(hs.begin(), hs.begin() + nn, T(0));
-          for (int64_t t = 0; t < nl; ++t) {
-            const T du = dtr[t] * ur[t];
-            const T* bt = bb + t * nn;
-            const T* hp = hs.data() + t * nn;
-            const T* dc = decay.data() + t * nn;
-            T* hc = hs.data() + (t + 1) * nn;
-#pragma omp simd
-            for (int64_t n = 0; n < nn; ++n) hc[n] = dc[n] * hp[n] + du * bt[n];
-          }
-          std::fill(gh.begin(), gh.end(), T(0));
-          for (int64_t t = nl - 1; t >= 0; --t) {
-            const T d = dtr[t], uu = ur[t], g = gyr[t];
-            const T* bt = bb + t * nn;
-            const T* ct = cc + t * nn;
-            const T* hp = hs.data() + t * nn;
-            const T* hc = hs.data() + (t + 1) * nn;
-            const T* dc = decay.data() + t * nn;
-            T* gbt = gbb + t * nn;
-            T* gct = gcc + t * nn;
-            T g_d = 0, g_u = 0;
-#pragma omp simd reduction(+ : g_d, g_u)
-            for (int64_t n = 0; n < nn; ++n) {
-              gct[n] += g * hc[n];
-              const T ghn = gh[n] + g * ct[n];  // dL/dh_t
-              const T g_decay = ghn * hp[n] * dc[n];
-              g_d += g_decay * a[n] + ghn * bt[n] * uu;
-              gar[n] += g_decay * d;
-              gbt[n] += ghn * d * uu;
-              g_u += ghn * d * bt[n];
-              gh[n] = ghn * dc[n];  // dL/dh_{t-1} through the decay
+struct Grads {
+  T *u, *dt, *z, *A, *B, *C, *D, *bias;  // A: (E, N); z, D, bias null when not wanted
+};
+
+// One task's backward through states [n0, n0 + K), t from last to first, on the chunk's buffers
+// from chunk_forward. Adds dL/dC and dL/dB per (t, k) (summed over channels later), dL/dA per k,
+// and per t: g_a[t] += sum_k dL/d(dt A_k) A_k / ln 2, g_b[t] += sum_k dL/dh_t,k B_t,k.
+template <int K, class V, typename T>
+void chunk_backward(const Scan<T>& s, int64_t b, int64_t n0, const V* a2, const V* dts,
+                    const V* dus, const V* gys, const V* hs, const V* decay, V* gB, V* gC,
+                    V* gA, V* g_a, V* g_b) {
+  V gh[K], ga[K], a[K];  // gh: dL/dh_t of the chunk, carried to t - 1 through the decay
+  for (int k = 0; k < K; ++k) gh[k] = ga[k] = V::fill(0), a[k] = a2[n0 + k];
+  for (int64_t t = s.nl - 1; t >= 0; --t) {
+    const T *bt = s.B + s.bc(b, t) + n0, *ct = s.C + s.bc(b, t) + n0;
+    const V gy = gys[t], d = dts[t], du = dus[t];
+    const V *hp = hs + t * K, *hc = hp + K, *dc = decay + t * K;
+    V *gbt = gB + t * K, *gct = gC + t * K;
+    V sa[2] = {V::fill(0), V::fill(0)}, sb[2] = {V::fill(0), V::fill(0)};
+#pragma GCC unroll 16
+    for (int k = 0; k < K; ++k) {
+      const V ghn = fma(gy, V::fill(ct[k]), gh[k]);  // dL/dh_t
+      const V g_decay = ghn * hp[k] * dc[k];       // dL/d(decay) * decay
+      gct[k] = fma(gy, hc[k], gct[k]);
+      gbt[k] = fma(ghn, du, gbt[k]);
+      ga[k] = fma(g_decay, d, ga[k]);
+      sa[k & 1] = fma(g_decay, a[k], sa[k & 1]);
+      sb[k & 1] = fma(ghn, V::fill(bt[k]), sb[k & 1]);
+      gh[k] = ghn * dc[k];
+    }
+    g_a[t] = g_a[t] + (sa[0] + sa[1]);
+    g_b[t] = g_b[t] + (sb[0] + sb[1]);
+  }
+  for (int k = 0; k < K; ++k) gA[n0 + k] = ga[k];
+}
+
+constexpr int kChunk = 4;  // states per backward chunk
+
+template <class V, typename T = typename V::Scalar>
+void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grads<T>& g) {
+  constexpr int W = V::width;
+  const int64_t nl = s.nl, nn = s.nn, ne = s.ne;
+  // a task owns whole sequences (their channels share dB, dC); dA, dD, dbias sum over the batch:
+  // per-task partial sums, added up after
+  const int64_t tasks = std::min<int64_t>(s.nb, at::get_num_threads());
+  std::vector<T> part(tasks * (nn + 2) * ne, T(0));  // per task: dA^T (N, E), dD (E), dbias (E)
+  const int64_t blocks = ne / W;
+  at::parallel_for(0, tasks, 1, [&](int64_t first, int64_t last) {
+    // per channel block: a2 (N), gA (N) and per t: dt, dt u, dL/d<h, C>, g_a, g_b
+    std::vector<V> a2(blocks * nn), gA(blocks * nn), dts(blocks * nl), dus(blocks * nl),
+        gys(blocks * nl), g_a(blocks * nl), g_b(blocks * nl), gD(blocks), gbias(blocks);
+    // one chunk of states: its states, decays, dB and dC (small enough to stay in cache)
+    std::vector<V> hs((nl + 1) * kChunk), decay(nl * kChunk), gB(nl * kChunk), gC(nl * kChunk);
+    for (int64_t task = first; task < last; ++task) {
+      T* p_gA = part.data() + task * (nn + 2) * ne;
+      T *p_gD = p_gA + nn * ne, *p_gbias = p_gD + ne;
+      for (int64_t b = task * s.nb / tasks; b < (task + 1) * s.nb / tasks; ++b) {
+        std::fill(gD.begin(), gD.end(), V::fill(0));
+        std::fill(gbias.begin(), gbias.end(), V::fill(0));
+        prepare(s, b, a2.data(), dts.data(), dus.data());
+        rows<W>(s, b, [&](int64_t i, int64_t j) {  // through the gate and the skip
+          V gy = V::load(gout + i);  // -> dL/d<h_t, C_t>
+          if (s.z) {
+            const V z = V::load(s.z + i), sg = sigma::sigmoid(z);
+            if (g.z) {  // d silu(z) = sg (1 + z (1 - sg))
+              const V one = V::fill(1);
+              (gy * V::load(y_saved + i) * sg * fma(z, one - sg, one)).store(g.z + i);
             }
-            gdt[row * nl + t] = g_d;
-            gu[row * nl + t] = g_u;
+            gy = gy * z * sg;
           }
+          gD[j / nl] = fma(gy, V::load(s.u + i), gD[j / nl]);
+          gys[j] = gy, g_a[j] = g_b[j] = V::fill(0);
+        });
+        chunks<kChunk>(nn, [&](auto k, int64_t n0) {
+          constexpr int K = k();
+          std::fill(gB.begin(), gB.begin() + nl * K, V::fill(0));
+          std::fill(gC.begin(), gC.begin() + nl * K, V::fill(0));
+          for (int64_t blk = 0; blk < blocks; ++blk) {
+            const V* a2_b = &a2[blk * nn];
+            const V *dt_b = &dts[blk * nl], *du_b = &dus[blk * nl];
+            chunk_forward<K, V>(s, b, n0, a2_b, dt_b, du_b, nullptr, hs.data(), decay.data());
+            chunk_backward<K, V>(s, b, n0, a2_b, dt_b, du_b, &gys[blk * nl], hs.data(), decay.data(),
+                              gB.data(), gC.data(), &gA[blk * nn], &g_a[blk * nl], &g_b[blk * nl]);
+          }
+          for (int64_t t = 0; t < nl; ++t)
+            for (int j = 0; j < K; ++j) {
+              g.B[s.bc(b, t) + n0 + j] = gB[t * K + j].sum();
+              g.C[s.bc(b, t) + n0 + j] = gC[t * K + j].sum();
+            }
+        });
+        rows<W>(s, b, [&](int64_t i, int64_t j) {  // dL/du, dL/ddt
+          const int64_t e0 = i % ne;
+          fma(g_b[j], dts[j], channel<V>(s.D, e0) * gys[j]).store(g.u + i);
+          V gd = fma(g_a[j], V::fill(sigma::kLn2), g_b[j] * V::load(s.u + i));
+          if (s.softplus) gd = gd * sigma::sigmoid(V::load(s.dt + i) + channel<V>(s.bias, e0));
+          gd.store(g.dt + i);
+          gbias[j / nl] = gbias[j / nl] + gd;
+        });
+        for (int64_t blk = 0; blk < blocks; ++blk) {  // sums over the batch
+          const int64_t e0 = blk * W;
+          for (int64_t n = 0; n < nn; ++n)
+            (V::load(p_gA + n * ne + e0) + gA[blk * nn + n]).store(p_gA + n * ne + e0);
+          (V::load(p_gD + e0) + gD[blk]).store(p_gD + e0);
+          (V::load(p_gbias + e0) + gbias[blk]).store(p_gbias + e0);
         }
       }
     }
   });
-  for (int64_t task = 0; task < tasks; ++task)
-    for (int64_t i = 0; i < ne * nn; ++i) gA[i] += gA_part[task * ne * nn + i];
+  for (int64_t task = 0; task < tasks; ++task) {
+    const T* p = part.data() + task * (nn + 2) * ne;
+    for (int64_t e = 0; e < ne; ++e) {
+      for (int64_t n = 0; n < nn; ++n) g.A[e * nn + n] += p[n * ne + e];
+      if (g.D) g.D[e] += p[nn * ne + e];
+      if (g.bias) g.bias[e] += p[(nn + 1) * ne + e];
+    }
+  }
+}
+
+// The widest lanes this build and these sizes allow: AVX-512 floats, else 16 plain lanes, else one.
+// `portable` skips the AVX-512 type (tests use it to check the plain-loop code on this CPU too).
+template <typename T, typename F>
+void with_lanes(int64_t ne, bool portable, F f) {
+#ifdef SIGMA_HAVE_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (ne % 16 == 0 && !portable) return f(sigma::Avx512{});
+  }
+#endif
+  if constexpr (std::is_same_v<T, float>) {
+    if (ne % 16 == 0) return f(Lanes<float, 16>{});
+  }
+  f(Lanes<T, 1>{});
+}
+
+using Opt = std::optional<torch::Tensor>;
+
+template <typename T>
+const T* ptr(const Opt& t) {
+  return t && t->defined() ? t->data_ptr<T>() : nullptr;
 }
 
 void check(const torch::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), name, " must be a contiguous CPU tensor");
 }
 
-torch::Tensor forward(torch::Tensor u, torch::Tensor dt, torch::Tensor A, torch::Tensor Bm,
-                      torch::Tensor Cm) {
-  check(u, "u"), check(dt, "delta"), check(A, "A"), check(Bm, "B"), check(Cm, "C");
-  auto y = torch::empty_like(u);
+template <typename T>
+Scan<T> make_scan(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& a2,
+                  const torch::Tensor& B, const torch::Tensor& C, const Opt& D, const Opt& z,
+                  const Opt& bias, bool softplus) {
+  return {u.data_ptr<T>(), dt.data_ptr<T>(), a2.data_ptr<T>(), B.data_ptr<T>(), C.data_ptr<T>(),
+          ptr<T>(D), ptr<T>(z), ptr<T>(bias), u.size(0), u.size(1), u.size(2), a2.size(0),
+          softplus};
+}
+
+// (N, E) layout of A * log2(e): one load per state gives `width` channels.
+torch::Tensor scaled_a(const torch::Tensor& A) {
+  return (A * sigma::kLog2e).t().contiguous();
+}
+
+void check_all(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& A,
+               const torch::Tensor& B, const torch::Tensor& C, const Opt& D, const Opt& z,
+               const Opt& bias) {
+  check(u, "u"), check(dt, "delta"), check(A, "A"), check(B, "B"), check(C, "C");
+  if (D) check(*D, "D");
+  if (z) check(*z, "z");
+  if (bias) check(*bias, "delta_bias");
+}
+
+std::vector<torch::Tensor> forward(torch::Tensor u, torch::Tensor dt, torch::Tensor A,
+                                   torch::Tensor B, torch::Tensor C, Opt D, Opt z, Opt bias,
+                                   bool softplus, bool save_y, bool portable) {
+  check_all(u, dt, A, B, C, D, z, bias);
+  auto out = torch::empty_like(u);
+  auto y = save_y && z ? torch::empty_like(u) : torch::Tensor();
+  const auto a2 = scaled_a(A);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_forward", [&] {
-    scan_forward<scalar_t>(u.data_ptr<scalar_t>(), dt.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(),
-                           Bm.data_ptr<scalar_t>(), Cm.data_ptr<scalar_t>(),
-                           y.data_ptr<scalar_t>(), u.size(0), u.size(1), u.size(2), A.size(1));
+    const auto s = make_scan<scalar_t>(u, dt, a2, B, C, D, z, bias, softplus);
+    scalar_t* ys = y.defined() ? y.data_ptr<scalar_t>() : nullptr;
+    with_lanes<scalar_t>(s.ne, portable, [&](auto lanes) {
+      scan_forward<decltype(lanes)>(s, out.data_ptr<scalar_t>(), ys);
+    });
   });
-  return y;
+  return {out, y};
 }
 
 std::vector<torch::Tensor> backward(torch::Tensor u, torch::Tensor dt, torch::Tensor A,
-                                    torch::Tensor Bm, torch::Tensor Cm, torch::Tensor gy) {
-  check(u, "u"), check(dt, "delta"), check(A, "A"), check(Bm, "B"), check(Cm, "C");
-  check(gy, "grad");
+                                    torch::Tensor B, torch::Tensor C, Opt D, Opt z, Opt bias,
+                                    bool softplus, Opt y_saved, torch::Tensor gout, bool portable) {
+  check_all(u, dt, A, B, C, D, z, bias);
+  check(gout, "grad");
+  TORCH_CHECK(!z || (y_saved && y_saved->defined()), "backward with z needs the saved y");
   auto gu = torch::empty_like(u), gdt = torch::empty_like(dt);
-  auto gA = torch::zeros_like(A), gB = torch::zeros_like(Bm), gC = torch::zeros_like(Cm);
+  auto gz = z ? torch::empty_like(u) : torch::Tensor();
+  auto gA = torch::zeros_like(A), gB = torch::empty_like(B), gC = torch::empty_like(C);
+  auto gD = D ? torch::zeros_like(*D) : torch::Tensor();
+  auto gbias = bias ? torch::zeros_like(*bias) : torch::Tensor();
+  const auto a2 = scaled_a(A);
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_backward", [&] {
-    scan_backward<scalar_t>(u.data_ptr<scalar_t>(), dt.data_ptr<scalar_t>(),
-                            A.data_ptr<scalar_t>(), Bm.data_ptr<scalar_t>(),
-                            Cm.data_ptr<scalar_t>(), gy.data_ptr<scalar_t>(),
-                            gu.data_ptr<scalar_t>(), gdt.data_ptr<scalar_t>(),
-                            gA.data_ptr<scalar_t>(), gB.data_ptr<scalar_t>(),
-                            gC.data_ptr<scalar_t>(), u.size(0), u.size(1), u.size(2), A.size(1));
+    const auto s = make_scan<scalar_t>(u, dt, a2, B, C, D, z, bias, softplus);
+    auto p = [](torch::Tensor& t) { return t.defined() ? t.data_ptr<scalar_t>() : nullptr; };
+    const Grads<scalar_t> g{p(gu), p(gdt), p(gz), p(gA), p(gB), p(gC), p(gD), p(gbias)};
+    with_lanes<scalar_t>(s.ne, portable, [&](auto lanes) {
+      scan_backward<decltype(lanes)>(s, ptr<scalar_t>(y_saved), gout.data_ptr<scalar_t>(), g);
+    });
   });
-  return {gu, gdt, gA, gB, gC};
+  return {gu, gdt, gA, gB, gC, gD, gz, gbias};
 }
 
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "selective scan forward (CPU)");
-  m.def("backward", &backward, "selective scan backward (CPU)");
+  m.def("forward", &forward, "fused selective scan forward (CPU, time-major)");
+  m.def("backward", &backward, "fused selective scan backward (CPU, time-major)");
 }
