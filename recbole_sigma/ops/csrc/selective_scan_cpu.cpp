@@ -72,11 +72,11 @@ void chunks(int64_t nn, F f) {
 }
 
 // Visits one sequence's (t, channel block) pairs row by row, so its (L, E) rows stream from memory
-// in order: f(i, j) with i the offset of (b, t, block) in (Bt, L, E), j = block * L + t.
+// in order: f(i, j, blk) with i the offset of (b, t, blk * W) in (Bt, L, E), j = blk * L + t.
 template <int W, typename T, typename F>
 void rows(const Scan<T>& s, int64_t b, F f) {
   for (int64_t t = 0; t < s.nl; ++t)
-    for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t);
+    for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t, blk);
 }
 
 // Per channel block of one sequence: a2 (N) and, for every t, dt_t and dt_t u_t.
@@ -85,9 +85,8 @@ void prepare(const Scan<T>& s, int64_t b, V* a2, V* dts, V* dus) {
   constexpr int W = V::width;
   for (int64_t blk = 0; blk < s.ne / W; ++blk)
     for (int64_t n = 0; n < s.nn; ++n) a2[blk * s.nn + n] = V::load(s.a2 + n * s.ne + blk * W);
-  rows<W>(s, b, [&](int64_t i, int64_t j) {
-    const int64_t e0 = i % s.ne;
-    dts[j] = delta(s, V::load(s.dt + i) + channel<V>(s.bias, e0));
+  rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
+    dts[j] = delta(s, V::load(s.dt + i) + channel<V>(s.bias, blk * W));
     dus[j] = dts[j] * V::load(s.u + i);
   });
 }
@@ -100,15 +99,15 @@ void scan_forward(const Scan<T>& s, T* out, T* y_saved) {
     std::vector<V> a2(blocks * nn), dts(blocks * nl), dus(blocks * nl), ys(blocks * nl);
     for (int64_t b = begin; b < end; ++b) {
       prepare(s, b, a2.data(), dts.data(), dus.data());
-      rows<W>(s, b, [&](int64_t i, int64_t j) {
-        ys[j] = channel<V>(s.D, i % s.ne) * V::load(s.u + i);
+      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
+        ys[j] = channel<V>(s.D, blk * W) * V::load(s.u + i);
       });
       for (int64_t blk = 0; blk < blocks; ++blk)
         chunks<8>(nn, [&](auto k, int64_t n0) {
           chunk_forward<k(), V>(s, b, n0, &a2[blk * nn], &dts[blk * nl], &dus[blk * nl],
                                 &ys[blk * nl], nullptr, nullptr);
         });
-      rows<W>(s, b, [&](int64_t i, int64_t j) {
+      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t) {
         V y = ys[j];
         if (y_saved) y.store(y_saved + i);
         if (s.z) {
@@ -182,7 +181,7 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
         std::fill(gD.begin(), gD.end(), V::fill(0));
         std::fill(gbias.begin(), gbias.end(), V::fill(0));
         prepare(s, b, a2.data(), dts.data(), dus.data());
-        rows<W>(s, b, [&](int64_t i, int64_t j) {  // through the gate and the skip
+        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {  // through the gate and the skip
           V gy = V::load(gout + i);  // -> dL/d<h_t, C_t>
           if (s.z) {
             const V z = V::load(s.z + i), sg = sigma::sigmoid(z);
@@ -192,7 +191,7 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
             }
             gy = gy * z * sg;
           }
-          gD[j / nl] = fma(gy, V::load(s.u + i), gD[j / nl]);
+          gD[blk] = fma(gy, V::load(s.u + i), gD[blk]);
           gys[j] = gy, g_a[j] = g_b[j] = V::fill(0);
         });
         chunks<kChunk>(nn, [&](auto k, int64_t n0) {
@@ -212,13 +211,13 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
               g.C[s.bc(b, t) + n0 + j] = gC[t * K + j].sum();
             }
         });
-        rows<W>(s, b, [&](int64_t i, int64_t j) {  // dL/du, dL/ddt
-          const int64_t e0 = i % ne;
+        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {  // dL/du, dL/ddt
+          const int64_t e0 = blk * W;
           fma(g_b[j], dts[j], channel<V>(s.D, e0) * gys[j]).store(g.u + i);
           V gd = fma(g_a[j], V::fill(sigma::kLn2), g_b[j] * V::load(s.u + i));
           if (s.softplus) gd = gd * sigma::sigmoid(V::load(s.dt + i) + channel<V>(s.bias, e0));
           gd.store(g.dt + i);
-          gbias[j / nl] = gbias[j / nl] + gd;
+          gbias[blk] = gbias[blk] + gd;
         });
         for (int64_t blk = 0; blk < blocks; ++blk) {  // sums over the batch
           const int64_t e0 = blk * W;
