@@ -114,6 +114,14 @@ def test_portable_lanes_match_the_avx512_kernel():
         torch.testing.assert_close(g_p, g, rtol=1e-4, atol=1e-5)
 
 
+def test_kernel_leaves_the_denormal_mode_as_it_was(path):
+    """The kernel flushes denormals while it runs (speed); the caller's mode is restored."""
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    xs = make_inputs(batch=2, dim=16, length=5, state=4, dtype=torch.float32)
+    run_scan(selective_scan, xs).sum().backward()
+    assert (tiny * 1.0).item() > 0 and (tiny + 0.0).item() > 0
+
+
 def test_causal_conv_matches_conv1d():
     x, w, b = torch.randn(2, 5, 11), torch.randn(5, 4), torch.randn(5)
     full = torch.nn.functional.conv1d(x, w.unsqueeze(1), b, padding=3, groups=5)[..., :11]
