@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from recbole_sigma.data.convert import read_source  # noqa: E402
 from recbole_sigma.ops import selective_scan, selective_scan_reference  # noqa: E402
+from recbole_sigma.trainer import denormals_flushed  # noqa: E402
 
 SETTINGS = {  # name: (max length, items, shared dataset of the lengths, train batch, infer batch)
     "L=50 (Beauty)": (50, 12102, "amazon-beauty", 2048, 4096),
@@ -169,10 +170,11 @@ def make_step(model, mode: str):
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    def step(batch):
-        opt.zero_grad()
-        model.calculate_loss(batch).backward()
-        opt.step()
+    def step(batch):  # denormals flushed, as the plugin's trainer does on CPU (flush_denormal)
+        with denormals_flushed(True):
+            opt.zero_grad()
+            model.calculate_loss(batch).backward()
+            opt.step()
 
     return step
 
@@ -315,7 +317,8 @@ def markdown(scan: list[dict], models: list[dict], epochs: list[dict], run: dict
               "3,417), right-padded, with lengths sampled from the real data as RecBole's "
               "leave-one-out feeds them (train: every training prefix; infer: each user's test "
               "input), capped at L; every model sees the same batches. train = one step "
-              "(forward, full-softmax CE over all items, backward, Adam); infer = "
+              "(forward, full-softmax CE over all items, backward, Adam; denormals flushed to "
+              "zero as the plugin's trainer does on CPU, for every model); infer = "
               "`full_sort_predict`. Each (setting, mode) runs in its own process with the three "
               "models interleaved step by step (one warm-up round, then best of the rounds). "
               "Peak = RSS rise during one step after a warm-up step, each model in a fresh "
@@ -338,6 +341,7 @@ def main() -> None:
                         help="torch threads (use fewer while other jobs occupy cores: a busy "
                         "core stalls every parallel region of the many small ops in SIGMA)")
     args = parser.parse_args()
+    sys.argv = sys.argv[:1]  # RecBole's Config (also in the spawned workers) reads sys.argv
     os.environ["SIGMA_BENCH_THREADS"] = str(args.threads)  # read by the spawned workers
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from recbole_sigma.quick_start import run
 from recbole_sigma.trainer import load_checkpoint
@@ -44,6 +45,23 @@ def test_nan_loss_is_a_clear_error_and_keeps_the_checkpoint(workdir, tiny_config
         run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=3))
     saved = list((workdir / "saved").glob("SIGMA-*.pth"))
     assert len(saved) == 1 and load_checkpoint(str(saved[0]))["epoch"] == 0
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_training_flushes_denormals_only_while_it_runs(workdir, tiny_config, monkeypatch, flush):
+    from recbole_sigma import SIGMA
+
+    tiny = torch.tensor([1e-39])  # a float32 denormal: 0 when flushed
+    seen, loss_fn = [], SIGMA.calculate_loss
+
+    def record(self, interaction):
+        seen.append((tiny * 1.0).item() == 0.0)
+        return loss_fn(self, interaction)
+
+    monkeypatch.setattr(SIGMA, "calculate_loss", record)
+    run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, flush_denormal=flush))
+    assert seen and all(flag == flush for flag in seen)
+    assert (tiny * 1.0).item() > 0  # IEEE behaviour again after training
 
 
 def test_unknown_model_is_a_clear_error():
