@@ -198,39 +198,32 @@ def run_step(step, batch: dict, mode: str) -> None:
         step(batch)
 
 
-def time_models(args: tuple) -> list[dict]:
-    """One (setting, mode) in its own process: every model on the same batches, interleaved.
+def time_model(args: tuple) -> dict:
+    """One model on one (setting, mode) in a fresh process: a warm-up step, then the best of
+    ``reps`` timed steps; then the RSS high-water mark of one more step minus the RSS just before
+    it (activations, gradients and scores, not the weights).
 
-    Round 0 is the warm-up; then each round runs every model once, so load from other jobs
-    hits all models alike.
+    One process per model: interleaving models in one process made each step pay for the page
+XX
     """
-    setting, mode, reps = args
-    built = {name: build(name, setting, mode) for name in MODELS}
-    batches = setting_batches(built["SASRec"][0], setting, mode, reps + 1)
-    times: dict[str, list[float]] = {name: [] for name in MODELS}
-    for round_, batch in enumerate(batches):
-        for name in MODELS:
-            start = time.perf_counter()
-            run_step(built[name][1], batch, mode)
-            if round_ > 0:
-                times[name].append((time.perf_counter() - start) * 1e3)
-    lengths = torch.cat([b[built["SASRec"][0].ITEM_SEQ_LEN] for b in batches]).float()
-    return [{"model": name, "setting": setting, "mode": mode, "batch": len(lengths) // len(batches),
-             "ms": min(times[name]), "median_ms": statistics.median(times[name]),
-             "mean_len": float(lengths.mean())} for name in MODELS]
-
-
-def peak_mib(args: tuple) -> float:
-    """One model in a fresh process: RSS high-water mark of one step (after a warm-up step)
-    minus the RSS just before it: activations, gradients and scores, not the weights."""
-    name, setting, mode = args
+    name, setting, mode, reps = args
     model, step = build(name, setting, mode)
-    warm, batch = setting_batches(model, setting, mode, 2)
-    run_step(step, warm, mode)
+    batches = setting_batches(model, setting, mode, reps + 2)  # the same seeds for every model
+    times = []
+    for i, batch in enumerate(batches[:-1]):
+        start = time.perf_counter()
+        run_step(step, batch, mode)
+        if i > 0:
+            times.append((time.perf_counter() - start) * 1e3)
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := current RSS
     rss0 = rss_kib("VmRSS")
-    run_step(step, batch, mode)
-    return (rss_kib("VmHWM") - rss0) / 1024
+    run_step(step, batches[-1], mode)
+    lengths = torch.cat([b[model.ITEM_SEQ_LEN] for b in batches[1:-1]]).float()
+    return {"model": name, "setting": setting, "mode": mode,
+            "batch": len(batches[0][model.ITEM_SEQ_LEN]),
+            "ms": min(times), "median_ms": statistics.median(times),
+            "mean_len": float(lengths.mean()),
+            "peak_mib": (rss_kib("VmHWM") - rss0) / 1024}
 
 
 def in_process(fn, args: tuple):
@@ -242,11 +235,9 @@ def model_rows(quick: bool) -> list[dict]:
     rows = []
     for setting in SETTINGS:
         for mode in ("train", "infer"):
-            timed = in_process(time_models, (setting, mode, 2 if quick else 3))
-            for r in timed:
-                r["peak_mib"] = in_process(peak_mib, (r["model"], setting, mode))
-                print(f"  {r}", flush=True)
-            rows += timed
+            for name in MODELS:
+                rows.append(in_process(time_model, (name, setting, mode, 2 if quick else 3)))
+                print(f"  {rows[-1]}", flush=True)
     return rows
 
 
@@ -319,10 +310,11 @@ def markdown(scan: list[dict], models: list[dict], epochs: list[dict], run: dict
               "input), capped at L; every model sees the same batches. train = one step "
               "(forward, full-softmax CE over all items, backward, Adam; denormals flushed to "
               "zero as the plugin's trainer does on CPU, for every model); infer = "
-              "`full_sort_predict`. Each (setting, mode) runs in its own process with the three "
-              "models interleaved step by step (one warm-up round, then best of the rounds). "
-              "Peak = RSS rise during one step after a warm-up step, each model in a fresh "
-              "process (activations, gradients, optimizer temporaries, scores).\n",
+              "`full_sort_predict`. Each model and (setting, mode) runs in its own process (in "
+              "one process the models paid for each other's freed memory in page faults): one "
+              "warm-up step, then the best of the timed steps, the same batches for every model. "
+              "Peak = RSS rise during one more step in that process (activations, gradients, "
+              "optimizer temporaries, scores).\n",
               *ratio_table(models),
               "\n## Beauty training epoch (estimated: steps x measured step time)\n",
               "| model | training samples | steps | epoch s | / SASRec |",
