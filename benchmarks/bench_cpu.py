@@ -203,8 +203,9 @@ def time_model(args: tuple) -> dict:
     ``reps`` timed steps; then the RSS high-water mark of one more step minus the RSS just before
     it (activations, gradients and scores, not the weights).
 
-    One process per model: interleaving models in one process made each step pay for the page
-XX
+    One process per model: interleaving models in one process made each step pay page faults
+    for the memory the other models had freed (measured at L=200, training: SIGMA's step 2.2x
+    slower, SASRec's 1.3x).
     """
     name, setting, mode, reps = args
     model, step = build(name, setting, mode)
