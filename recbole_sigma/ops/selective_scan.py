@@ -23,7 +23,7 @@ class _CpuScan(torch.autograd.Function):
                 _time_major(C), D, _time_major(z), delta_bias]
         out, y = cpu_kernel().forward(*args, delta_softplus, z is not None, False)
         ctx.softplus = delta_softplus
-        ctx.save_for_backward(*args, y if z is not None else None)
+        ctx.save_for_backward(*args, y)  # y: the gate's input, None without z
         return out.transpose(1, 2)  # (B, E, L) view of (B, L, E)
 
     @staticmethod

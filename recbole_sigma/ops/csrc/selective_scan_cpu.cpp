@@ -1,10 +1,10 @@
 // Fused selective scan for CPU, forward and backward, with mamba_ssm.selective_scan_fn's math:
 //   dt = softplus(dt + bias);  h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t;
 //   y_t = <h_t, C_t> + D u_t;  out_t = y_t * silu(z_t).
-// Time-major layout: u, dt, z, out (Bt, L, E); B, C (Bt, L, N); A (E, N). A task takes `width`
-// channels of one sequence, so every state update is one vector op over channels and B_t, C_t are
-// broadcast. The backward runs that task's forward again into a local buffer: no (Bt, L, E, N)
-// tensor is ever stored.
+// Time-major layout: u, dt, z, out (Bt, L, E); B, C (Bt, L, N); A (E, N). A task takes whole
+// sequences; `width` channels go in one vector, so every state update is one vector op over
+// channels and B_t, C_t are broadcast. The backward runs the forward again, a few states at a
+// time, into a small local buffer: no (Bt, L, E, N) tensor is ever stored.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
@@ -94,12 +94,20 @@ void rows(const Scan<T>& s, int64_t b, F f) {
     for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t, blk);
 }
 
-// Per channel block of one sequence: a2 (N) and, for every t, dt_t and dt_t u_t.
+// A * log2(e) per channel block, (block, N) vectors: the same for every sequence.
 template <class V, typename T>
-void prepare(const Scan<T>& s, int64_t b, V* a2, V* dts, V* dus) {
+std::vector<V> load_a2(const Scan<T>& s) {
   constexpr int W = V::width;
+  std::vector<V> a2(s.ne / W * s.nn);
   for (int64_t blk = 0; blk < s.ne / W; ++blk)
     for (int64_t n = 0; n < s.nn; ++n) a2[blk * s.nn + n] = V::load(s.a2 + n * s.ne + blk * W);
+  return a2;
+}
+
+// Per channel block of one sequence, for every t: dt_t and dt_t u_t.
+template <class V, typename T>
+void prepare(const Scan<T>& s, int64_t b, V* dts, V* dus) {
+  constexpr int W = V::width;
   rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
     dts[j] = delta(s, V::load(s.dt + i) + channel<V>(s.bias, blk * W));
     dus[j] = dts[j] * V::load(s.u + i);
@@ -112,9 +120,10 @@ void scan_forward(const Scan<T>& s, T* out, T* y_saved) {
   const int64_t blocks = s.ne / W, nl = s.nl, nn = s.nn;
   at::parallel_for(0, s.nb, 1, [&](int64_t begin, int64_t end) {
     const FlushDenormals flush;
-    std::vector<V> a2(blocks * nn), dts(blocks * nl), dus(blocks * nl), ys(blocks * nl);
+    const std::vector<V> a2 = load_a2<V>(s);
+    std::vector<V> dts(blocks * nl), dus(blocks * nl), ys(blocks * nl);
     for (int64_t b = begin; b < end; ++b) {
-      prepare(s, b, a2.data(), dts.data(), dus.data());
+      prepare(s, b, dts.data(), dus.data());
       rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
         ys[j] = channel<V>(s.D, blk * W) * V::load(s.u + i);
       });
@@ -187,8 +196,9 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
   at::parallel_for(0, tasks, 1, [&](int64_t first, int64_t last) {
     const FlushDenormals flush;
     // per channel block: a2 (N), gA (N) and per t: dt, dt u, dL/d<h, C>, g_a, g_b
-    std::vector<V> a2(blocks * nn), gA(blocks * nn), dts(blocks * nl), dus(blocks * nl),
-        gys(blocks * nl), g_a(blocks * nl), g_b(blocks * nl), gD(blocks), gbias(blocks);
+    const std::vector<V> a2 = load_a2<V>(s);
+    std::vector<V> gA(blocks * nn), dts(blocks * nl), dus(blocks * nl), gys(blocks * nl),
+        g_a(blocks * nl), g_b(blocks * nl), gD(blocks), gbias(blocks);
     // one chunk of states: its states, decays, dB and dC (small enough to stay in cache)
     std::vector<V> hs((nl + 1) * kChunk), decay(nl * kChunk), gB(nl * kChunk), gC(nl * kChunk);
     for (int64_t task = first; task < last; ++task) {
@@ -197,7 +207,7 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
       for (int64_t b = task * s.nb / tasks; b < (task + 1) * s.nb / tasks; ++b) {
         std::fill(gD.begin(), gD.end(), V::fill(0));
         std::fill(gbias.begin(), gbias.end(), V::fill(0));
-        prepare(s, b, a2.data(), dts.data(), dus.data());
+        prepare(s, b, dts.data(), dus.data());
         rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {  // through the gate and the skip
           V gy = V::load(gout + i);  // -> dL/d<h_t, C_t>
           if (s.z) {
