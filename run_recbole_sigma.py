@@ -2,39 +2,25 @@
 
     python run_recbole_sigma.py                                   # SIGMA on bundled ml-100k
     python run_recbole_sigma.py --model SASRec --dataset amazon-beauty --epochs=5
+    python run_recbole_sigma.py --nproc 2                         # DDP, 2 processes
+    python run_recbole_sigma.py --resume saved/SIGMA-Nov-24-2026_10-00-00-last.pth
     python run_recbole_sigma.py --hyper hyper.test --tool hyperopt --dataset ml-100k
     python run_recbole_sigma.py --compare SIGMA,SASRec,GRU4Rec --dataset amazon-beauty
 """
 
-import argparse
+import sys
 
+from recbole_sigma.cli import parse_args
 from recbole_sigma.quick_start import run
-
-
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", "-m", default="SIGMA", help="SIGMA or any RecBole model")
-    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
-    parser.add_argument("--config_files", default=None, help="space-separated YAML files")
-    tune = parser.add_argument_group("hyper-parameter tuning")
-    tune.add_argument("--hyper", default=None, help="search space file, e.g. hyper.test")
-    tune.add_argument("--tool", choices=("hyperopt", "ray"), default="hyperopt")
-    tune.add_argument("--algo", default="exhaustive", help="hyperopt: exhaustive | bayes | random")
-    tune.add_argument("--max-evals", type=int, default=None, help="trial budget (default: all)")
-    tune.add_argument("--ray-address", default=None, help="join this Ray cluster (ray tool)")
-    tune.add_argument("--output", default=None, help="folder for tables and plots")
-    compare = parser.add_argument_group("comparison")
-    compare.add_argument("--compare", default=None, help="models, e.g. SIGMA,SASRec,GRU4Rec")
-    compare.add_argument("--seeds", type=int, default=1, help="seeds per model (mean and std)")
-    compare.add_argument("--ablations", action="store_true", help="add SIGMA's ablation variants")
-    # RecBole's own `--key=value` overrides are read by recbole.config.Config from sys.argv
-    args, _ = parser.parse_known_args()
-    return args
 
 
 def main() -> None:
     args = parse_args()
     files = args.config_files.split() if args.config_files else None
+    single = args.nproc == 1 and args.world_size <= 0 and not args.resume
+    if (args.hyper or args.compare) and not single:
+        sys.exit("error: --nproc, --world_size and --resume train one model; "
+                 "they do not combine with --hyper or --compare")
     if args.hyper:
         from recbole_sigma.tuning import tune_from_args
 
@@ -44,7 +30,9 @@ def main() -> None:
 
         compare_from_args(args, files)
     else:
-        run(args.model, args.dataset, config_file_list=files)
+        run(args.model, args.dataset, config_file_list=files, resume=args.resume,
+            nproc=args.nproc, world_size=args.world_size, ip=args.ip, port=args.port,
+            group_offset=args.group_offset)
 
 
 if __name__ == "__main__":

@@ -133,7 +133,8 @@ def lengths_from(dataset: str, max_len: int, n: int, train: bool, seed: int) -> 
 
 
 def make_model(name: str, max_len: int, n_items: int):
-    from recbole_sigma.quick_start import build_config, model_class
+    from recbole_sigma.quick_start import build_config
+    from recbole_sigma.utils import get_model
 
     class Items:  # the only thing a sequential model asks its dataset for
         def num(self, field):
@@ -145,7 +146,7 @@ def make_model(name: str, max_len: int, n_items: int):
     base = name.split("-")[0]
     config = build_config(base, "ml-100k", config_dict=overrides)
     torch.manual_seed(0)
-    return model_class(base)(config, Items())
+    return get_model(base)(config, Items())
 
 
 def batch_for(model, lengths: torch.Tensor, max_len: int, seed: int) -> dict:
@@ -304,7 +305,7 @@ def markdown(scan: list[dict], models: list[dict], epochs: list[dict], run: dict
                      f"| {r['bound_gflops'] / r['fwd_gflops']:.1f}x "
                      f"| {r['bound_gflops'] / r['fwd_bwd_gflops']:.1f}x |")
     lines += ["\n## SIGMA vs SASRec, ms per batch\n",
-              "Models built through RecBole (`build_config`, `model_class`) with the plugin's "
+              "Models built through RecBole (`build_config`, `get_model`) with the plugin's "
               "YAML defaults, on synthetic batches: random item ids (Beauty: 12,102 ids, ML-1M: "
               "3,417), right-padded, with lengths sampled from the real data as RecBole's "
               "leave-one-out feeds them (train: every training prefix; infer: each user's test "

@@ -51,7 +51,8 @@ class ShapeOnlyDataset:
 
 
 def build_model(name: str, max_len: int, n_items: int, device: torch.device) -> torch.nn.Module:
-    from recbole_sigma.quick_start import build_config, model_class
+    from recbole_sigma.quick_start import build_config
+    from recbole_sigma.utils import get_model
 
     model_name, overrides = MODELS[name]
     config = build_config(
@@ -68,7 +69,7 @@ def build_model(name: str, max_len: int, n_items: int, device: torch.device) -> 
         },
     )
     torch.manual_seed(0)
-    model = model_class(model_name)(config, ShapeOnlyDataset(n_items)).to(device)
+    model = get_model(model_name)(config, ShapeOnlyDataset(n_items)).to(device)
     if model_name == "SIGMA":
         assert model.mamba_backend == overrides["mamba_backend"], model.mamba_backend
     return model

@@ -1,41 +1,25 @@
-"""Train and evaluate SIGMA or any RecBole model, the way ``recbole.quick_start`` does."""
+"""``run``, ``run_recbole_sigma`` and ``load_data_and_model`` as in ``recbole.quick_start``, for
+plugin and RecBole models, on torch >= 2.6, on one process or several (DDP)."""
 
 import logging
 import time
 from typing import Any, Optional
 
-from recbole.config import Config
+import torch
+import torch.distributed as dist
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, init_logger, init_seed, set_color
+from recbole.utils import init_logger, init_seed, set_color
 
-from recbole_sigma.data.check import require_dataset
-from recbole_sigma.data.paths import PROPERTIES, properties_file
-from recbole_sigma.model import SIGMA
-from recbole_sigma.trainer import get_safe_trainer
-
-PLUGIN_MODELS = {"SIGMA": SIGMA}
-
-
-def model_class(name: str) -> type:
-    """The plugin's model of that name, else RecBole's (``recbole.utils.get_model``)."""
-    if name in PLUGIN_MODELS:
-        return PLUGIN_MODELS[name]
-    try:
-        return get_model(name)
-    except (ValueError, ImportError) as err:
-        raise ValueError(
-            f"unknown model {name!r}: use SIGMA or a RecBole model name (SASRec, GRU4Rec, ...)"
-        ) from err
-
-
-def config_files(model: str, dataset: str, extra: Optional[list[str]] = None) -> list[str]:
-    """The plugin's YAML files for this run (overall, dataset, model), then the user's."""
-    candidates = [
-        PROPERTIES / "overall.yaml",
-        properties_file(dataset),
-        PROPERTIES / "model" / f"{model}.yaml",
-    ]
-    return [str(p) for p in candidates if p.is_file()] + list(extra or [])
+from recbole_sigma.config import Config
+from recbole_sigma.data.prepare import ensure_dataset
+from recbole_sigma.distributed import (
+    all_gather,
+    parameter_digest,
+    spawn_ranks,
+    world_size_for,
+)
+from recbole_sigma.trainer import check_resume_file, load_checkpoint
+from recbole_sigma.utils import get_model, get_trainer
 
 
 def build_config(
@@ -44,18 +28,16 @@ def build_config(
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
 ) -> Config:
-    """A RecBole ``Config`` that knows plugin models (RecBole's own looks models up by name)."""
+    """The plugin's :class:`~recbole_sigma.config.Config` for a model given by name."""
     return Config(
-        model=model_class(model),
-        dataset=dataset,
-        config_file_list=config_files(model, dataset, config_file_list),
-        config_dict=config_dict,
+        model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
 
 
 def require_data(config: Config) -> None:
-    """Stop at once, naming the files to provide, when the dataset's atomic files are missing."""
-    require_dataset(config["dataset"], config["data_path"])
+    """Make sure the dataset's atomic file exists: convert a shared dataset on first use, else
+    stop at once, naming the files to provide."""
+    ensure_dataset(config["dataset"], config["data_path"])
 
 
 def run(
@@ -64,13 +46,58 @@ def run(
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
     saved: bool = True,
-) -> dict[str, Any]:
-    """Train with early stopping on the validation metric, then evaluate the best model on test."""
+    nproc: int = 1,
+    world_size: int = -1,
+    ip: str = "localhost",
+    port: str = "5678",
+    group_offset: int = 0,
+    resume: Optional[str] = None,
+) -> Optional[dict[str, Any]]:
+    """Train with early stopping on the validation metric, then evaluate the best model on test.
+
+    With ``nproc > 1`` or ``world_size > 0`` this machine runs ``nproc`` DDP ranks (global ranks
+    ``group_offset, ...`` of ``world_size``; rank 0 listens on ``ip:port``) and returns local
+    rank 0's result, as ``recbole.quick_start.run`` does. ``resume``: a checkpoint to continue
+    from (see :mod:`recbole_sigma.trainer`).
+    """
+    if nproc == 1 and world_size <= 0:
+        return run_recbole_sigma(model, dataset, config_file_list, config_dict, saved, resume)
+    world_size = world_size_for(nproc, world_size, group_offset)
+    # checked once here, before any rank starts: the config, the data and the resume file
     config = build_config(model, dataset, config_file_list, config_dict)
+    init_logger(config)
     require_data(config)
+    if resume:
+        check_resume_file(resume, config)
+    logging.getLogger().info(
+        f"Starting {nproc} processes: ranks {group_offset}..{group_offset + nproc - 1} of "
+        f"{world_size}, rank 0 at {ip}:{port}"
+    )
+    return spawn_ranks(model, dataset, config_file_list, config_dict, saved, resume,
+                       nproc, world_size, ip, port, group_offset)
+
+
+def run_recbole_sigma(
+    model: str = "SIGMA",
+    dataset: str = "ml-100k",
+    config_file_list: Optional[list[str]] = None,
+    config_dict: Optional[dict[str, Any]] = None,
+    saved: bool = True,
+    resume: Optional[str] = None,
+) -> dict[str, Any]:
+    """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``).
+
+    The result has RecBole's keys (``best_valid_score``, ``best_valid_result``,
+    ``test_result``, ...) and the run's epochs, seconds and parameters;
+    ``rank_parameter_digests`` holds each rank's :func:`parameter_digest` after training.
+    """
+    config = build_config(model, dataset, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = logging.getLogger()
+    require_data(config)
+    if resume:
+        check_resume_file(resume, config)
     logger.info(config)
 
     dataset_obj = create_dataset(config)
@@ -78,21 +105,28 @@ def run(
     train_data, valid_data, test_data = data_preparation(config, dataset_obj)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    net = model_class(model)(config, train_data._dataset).to(config["device"])
+    net = get_model(model)(config, train_data._dataset).to(config["device"])
     logger.info(net)
-    trainer = get_safe_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    if resume:
+        trainer.resume_checkpoint(resume)
 
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     train_seconds = time.perf_counter() - start
+    digests = all_gather(parameter_digest(trainer.model))
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"the DDP ranks hold different parameters after training: {digests}")
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    epoch_times = getattr(trainer, "epoch_times", [])
+    if not config["single_spec"]:
+        dist.destroy_process_group()
+    epoch_times = trainer.epoch_times
     return {
         "model": model,
         "dataset": dataset,
@@ -105,4 +139,34 @@ def run(
         "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "saved_model_file": trainer.saved_model_file if saved else None,
+        "rank_parameter_digests": digests,
     }
+
+
+def load_data_and_model(model_file: str) -> tuple:
+    """RecBole's ``load_data_and_model`` for plugin and RecBole models, on torch >= 2.6.
+
+    Returns ``config, model, dataset, train_data, valid_data, test_data``: the checkpoint's
+    config, set to one process on this machine (a DDP run's too), its model with the saved
+    weights, and the dataset and splits it was trained on, built again from the data files.
+    """
+    checkpoint = load_checkpoint(model_file)
+    config = checkpoint["config"]
+    config["single_spec"], config["local_rank"] = True, 0
+    on_gpu = bool(config["gpu_id"]) and torch.cuda.is_available()
+    config["device"] = torch.device("cuda" if on_gpu else "cpu")
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = logging.getLogger()
+    logger.info(config)
+    require_data(config)
+
+    dataset = create_dataset(config)
+    logger.info(dataset)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+
+    init_seed(config["seed"], config["reproducibility"])
+    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    return config, model, dataset, train_data, valid_data, test_data

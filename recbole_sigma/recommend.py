@@ -19,8 +19,9 @@ from recbole.data import create_dataset
 from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
-from recbole_sigma.quick_start import model_class, require_data
+from recbole_sigma.quick_start import require_data
 from recbole_sigma.trainer import load_checkpoint
+from recbole_sigma.utils import get_model
 
 
 def _check_state(net: torch.nn.Module, state: dict, config: Config, n_items: int) -> None:
@@ -74,7 +75,7 @@ def recommend(
     config["device"] = torch.device("cpu")
     require_data(config)
     data = create_dataset(config)
-    net = model_class(config["model"])(config, data)
+    net = get_model(config["model"])(config, data)
     _check_state(net, saved["state_dict"], config, data.item_num)
     net.load_state_dict(saved["state_dict"])
     net.eval()

@@ -1,19 +1,41 @@
-"""RecBole trainers made to reload their own checkpoints on torch >= 2.6, to time epochs, and to
-train on CPU with denormals flushed to zero (``flush_denormal``, on by default).
+"""RecBole trainers made to reload their own checkpoints on torch >= 2.6, to resume a run
+exactly, to train with DDP on CPU ranks too, to time epochs, and to train on CPU with denormals
+flushed to zero (``flush_denormal``, on by default).
 
-RecBole 1.2.1 calls ``torch.load(file)`` on the checkpoints it wrote itself; since torch 2.6 that
-defaults to ``weights_only=True`` and fails on the pickled ``Config`` inside. The patch below sets
-``weights_only=False`` only while RecBole reloads such a checkpoint; nothing in RecBole is edited.
+Checkpoints: RecBole 1.2.1 calls ``torch.load(file)`` on the checkpoints it wrote itself; since
+torch 2.6 that defaults to ``weights_only=True`` and fails on the pickled ``Config`` inside. The
+patch below sets ``weights_only=False`` only while RecBole reloads such a checkpoint; nothing in
+RecBole is edited.
+
+Resuming: RecBole writes its checkpoint only when the validation score improves, and
+``resume_checkpoint`` restores weights, optimizer, epoch, best score and the early-stopping
+counter from it. These trainers also write, after every validation, the state of the epoch just
+trained to ``<checkpoint>-last.pth`` (deleted when training ends), and store in both files the
+best validation result and every rank's random state (:mod:`recbole_sigma.rng`). Resumed from
+either file, a run trains the epochs the uninterrupted run would have trained.
+
+DDP: RecBole wraps the model in ``DistributedDataParallel(device_ids=[local_rank])``, which only
+GPU modules accept; on CPU ranks the wrapper is built without device ids. Every rank uses rank
+0's checkpoint name and waits until the file is written.
 """
 
 import contextlib
 import functools
+import os
 import time
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, Optional
 
 import torch
 from recbole.trainer import Trainer
-from recbole.utils import get_trainer
+from recbole.utils import get_trainer, set_color
+from torch.nn.parallel import DistributedDataParallel
+
+from recbole_sigma.distributed import all_gather, barrier, broadcast, global_rank
+from recbole_sigma.rng import rng_state, set_rng_state
+
+LAST_STATE_SUFFIX = "-last.pth"
+CHECKPOINT_KEYS = ("config", "epoch", "cur_step", "best_valid_score", "state_dict", "optimizer")
 
 
 @contextlib.contextmanager
@@ -30,6 +52,39 @@ def trusted_checkpoint_load() -> Iterator[None]:
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
     """Load a RecBole checkpoint (a pickled dict with ``config`` and ``state_dict``)."""
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def last_state_file(checkpoint: str) -> str:
+    """Where the run that keeps its best epoch in ``checkpoint`` writes its last epoch."""
+    return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX
+
+
+def check_resume_file(path: str, config) -> None:
+    """Raise, naming the file and the fix, unless this run can continue from ``path``."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint file at {path}")
+    try:
+        checkpoint = load_checkpoint(path)
+    except Exception as err:  # torch raises many kinds on a file that is not a checkpoint
+        raise ValueError(f"--resume: {path} is not a checkpoint torch can load ({err})") from err
+    keys = checkpoint if isinstance(checkpoint, dict) else {}
+    missing = [k for k in CHECKPOINT_KEYS if k not in keys]
+    if missing:
+        raise ValueError(f"--resume: {path} is not a RecBole training checkpoint "
+                         f"(it lacks {', '.join(missing)})")
+    for key in ("model", "dataset"):
+        if checkpoint["config"][key] != config[key]:
+            raise ValueError(
+                f"--resume: {path} was trained with {key} {checkpoint['config'][key]!r}, this "
+                f"run has {config[key]!r}: give --{key} {checkpoint['config'][key]}"
+            )
+    if checkpoint.get("last_state"):
+        best = Path(path).parent / checkpoint["best_model_file"]
+        if not best.is_file():
+            raise FileNotFoundError(
+                f"--resume: {path} holds the last epoch of a run whose best epoch is in {best}, "
+                "which is missing: put that file back next to it, or resume from it instead"
+            )
 
 
 @contextlib.contextmanager
@@ -53,27 +108,123 @@ def denormals_flushed(on: bool) -> Iterator[None]:
 class CheckpointSafeMixin:
     """Mixed in front of a RecBole trainer class; see the module docstring."""
 
-    epoch_times: list
+    def __init__(self, config, model):
+        if config["single_spec"] or torch.device(config["device"]).type != "cpu":
+            super().__init__(config, model)
+        else:
+            config["single_spec"] = True  # RecBole's DDP wrapper would ask for a GPU
+            try:
+                super().__init__(config, model)
+            finally:
+                config["single_spec"] = False
+            # SyncBatchNorm, which RecBole converts to on GPUs, runs only on GPUs
+            self.distributed_model = DistributedDataParallel(self.model)
+        self.saved_model_file = broadcast(self.saved_model_file)
+        self.epoch_times: list[float] = []
+        self._train_data = None
+        self._valid_result: Optional[dict] = None
+        self._resumed_rng: Optional[list] = None
+        self._resumed = False
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
         on_cpu = torch.device(self.device).type == "cpu"
         with denormals_flushed(on_cpu and self.config["flush_denormal"] is not False):
             loss = super()._train_epoch(train_data, epoch_idx, loss_func, show_progress)
-        self.epoch_times = getattr(self, "epoch_times", []) + [time.perf_counter() - start]
+        self.epoch_times.append(time.perf_counter() - start)
         return loss
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress)
+        self._valid_result = result
+        return score, result
 
     def _check_nan(self, loss: torch.Tensor) -> None:
         if torch.isnan(loss):
             raise ValueError(
                 f"Training loss is NaN (model {self.config['model']}). The best checkpoint saved "
-                f"so far is kept at {self.saved_model_file}. Lower learning_rate, set "
-                "clip_grad_norm (e.g. {'max_norm': 5}) or check the input data."
+                f"so far is kept at {self.saved_model_file}, the last epoch's state (if one was "
+                f"saved) at {last_state_file(self.saved_model_file)}. Lower learning_rate, set "
+                "clip_grad_norm (e.g. {'max_norm': 5}) or check the input data; --resume the "
+                "state to go on from there."
             )
 
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's checkpoint plus the best validation result, the name of the best epoch's
+        file and every rank's random state; written by (local) rank 0, awaited by all ranks."""
+        path = kwargs.pop("saved_model_file", self.saved_model_file)
+        last = path != self.saved_model_file
+        loader = self._train_data.generator if self._train_data is not None else None
+        rng = all_gather(rng_state(loader))
+        if self.config["local_rank"] == 0:
+            state = {
+                "config": self.config,
+                "epoch": epoch,
+                "cur_step": self.cur_step,
+                "best_valid_score": self.best_valid_score,
+                "state_dict": self.model.state_dict(),
+                "other_parameter": self.model.other_parameter(),
+                "optimizer": self.optimizer.state_dict(),
+                # RecBole sets best_valid_result only after saving the new best epoch
+                "best_valid_result": self.best_valid_result if last else self._valid_result,
+                "best_model_file": os.path.basename(self.saved_model_file),
+                "last_state": last,
+                "rng": rng,
+            }
+            torch.save(state, path, pickle_protocol=4)
+            if verbose:
+                self.logger.info(set_color("Saving current", "blue") + f": {path}")
+        barrier()
+
     def resume_checkpoint(self, resume_file):
+        """RecBole's resume, plus the best validation result and the random state; resumed
+        from a last-epoch file, the run keeps improving its best epoch's file."""
         with trusted_checkpoint_load():
-            return super().resume_checkpoint(resume_file)
+            super().resume_checkpoint(resume_file)
+        checkpoint = load_checkpoint(str(resume_file))
+        self.best_valid_result = checkpoint.get("best_valid_result")
+        if checkpoint.get("last_state"):
+            self.saved_model_file = str(Path(resume_file).parent / checkpoint["best_model_file"])
+        self._resumed_rng = checkpoint.get("rng")
+        self._resumed = True
+
+    def _restore_rng(self, train_data) -> None:
+        ranks = self.config["world_size"] if not self.config["single_spec"] else 1
+        states = self._resumed_rng
+        if states is not None and len(states) == ranks:
+            set_rng_state(states[global_rank()], train_data.generator)
+            return
+        found = "no random state" if states is None else f"the random state of {len(states)} ranks"
+        self.logger.warning(
+            f"the checkpoint holds {found}, this run has {ranks} rank(s): the resumed epochs draw "
+            "other random numbers (dropout, shuffling) than the interrupted run would have"
+        )
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
+            callback_fn=None):
+        """RecBole's ``fit``, also writing the last epoch's state after every validation."""
+        self._train_data = train_data
+        if self._resumed:
+            self._restore_rng(train_data)
+            if self.start_epoch >= self.epochs or self.cur_step > self.stopping_step:
+                self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
+                                 "nothing to resume (raise epochs or stopping_step to go on)")
+                return self.best_valid_score, self.best_valid_result
+        last_file = last_state_file(self.saved_model_file)
+        if saved and verbose:
+            self.logger.info(f"The last epoch's state goes to {last_file} (for --resume)")
+
+        def after_validation(epoch_idx: int, valid_score: float) -> None:
+            if saved:
+                self._save_checkpoint(epoch_idx, verbose=False, saved_model_file=last_file)
+            if callback_fn:
+                callback_fn(epoch_idx, valid_score)
+
+        result = super().fit(train_data, valid_data, verbose, saved, show_progress,
+                             after_validation)
+        if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
+            os.remove(last_file)
+        return result
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         with trusted_checkpoint_load():

@@ -4,8 +4,8 @@ import pytest
 import torch
 import yaml
 
+from recbole_sigma.data.paths import PROPERTIES
 from recbole_sigma.model.settings import SigmaSettings
-from recbole_sigma.quick_start import PROPERTIES
 
 
 def batch(model, lengths: list, max_len: int, seed: int = 0) -> dict:

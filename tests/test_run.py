@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from recbole_sigma.quick_start import run
-from recbole_sigma.trainer import load_checkpoint
+from recbole_sigma.trainer import last_state_file, load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,8 +43,10 @@ def test_nan_loss_is_a_clear_error_and_keeps_the_checkpoint(workdir, tiny_config
     monkeypatch.setattr(SIGMA, "calculate_loss", nan_from_second_epoch)
     with pytest.raises(ValueError, match="Training loss is NaN.*best checkpoint saved so far"):
         run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=3))
-    saved = list((workdir / "saved").glob("SIGMA-*.pth"))
-    assert len(saved) == 1 and load_checkpoint(str(saved[0]))["epoch"] == 0
+    best = [p for p in (workdir / "saved").glob("SIGMA-*.pth") if p.stem[-5:] != "-last"]
+    assert len(best) == 1 and load_checkpoint(str(best[0]))["epoch"] == 0
+    last = load_checkpoint(last_state_file(str(best[0])))  # resumable from the epoch before
+    assert last["epoch"] == 0 and last["last_state"]
 
 
 @pytest.mark.parametrize("flush", [True, False])

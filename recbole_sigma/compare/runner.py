@@ -20,8 +20,8 @@ from recbole.utils import get_local_time, init_logger, init_seed
 from recbole_sigma.compare.grouped import evaluate_users
 from recbole_sigma.compare.memory import PeakMemory
 from recbole_sigma.compare.variants import Variant
-from recbole_sigma.quick_start import build_config, model_class, require_data
-from recbole_sigma.trainer import get_safe_trainer
+from recbole_sigma.quick_start import build_config, require_data
+from recbole_sigma.utils import get_model, get_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def run_one(
     train_data, valid_data, test_data = splits.get(config)
     init_seed(seed, config["reproducibility"])
     train_data.generator.manual_seed(seed)
-    net = model_class(variant.model)(config, train_data._dataset).to(config["device"])
-    trainer = get_safe_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    net = get_model(variant.model)(config, train_data._dataset).to(config["device"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     # one file per variant and seed (RecBole's name has only the model and the second)
     trainer.saved_model_file = os.path.join(
         config["checkpoint_dir"], f"{variant.name}-seed{seed}-{get_local_time()}.pth"

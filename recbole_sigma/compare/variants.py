@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from recbole_sigma.quick_start import model_class
+from recbole_sigma.utils import get_model
 
 # each ablation is SIGMA with one config switch changed (see properties/model/SIGMA.yaml)
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -27,7 +27,7 @@ def variant(name: str) -> Variant:
     """The variant called ``name``: an ablation from :data:`ABLATIONS`, else a model name."""
     if name in ABLATIONS:
         return Variant(name, "SIGMA", dict(ABLATIONS[name]))
-    model_class(name)  # raises a clear ValueError for unknown models
+    get_model(name)  # raises a clear ValueError for unknown models
     return Variant(name, name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recbole_sigma.data.paths import SOURCES
+from recbole_sigma.data.paths import SOURCES, default_source
 
 
 def require_dataset(dataset: str, data_path: str) -> None:
@@ -21,6 +21,10 @@ def require_dataset(dataset: str, data_path: str) -> None:
     where = "" if inter.is_absolute() else f" (in {Path.cwd()})"
     lines = [f"Dataset {dataset!r}: atomic file {inter}{where} not found."]
     if dataset in SOURCES:
+        source = default_source() / SOURCES[dataset].path
+        if not source.is_file():
+            lines.append(f"Its shared source {source} was not found, so it could not be "
+                         "converted on first use.")
         lines.append("Convert it from the shared data (nothing is downloaded):")
         lines.append(f"    python -m recbole_sigma.data.convert --dataset {dataset} --out {out}")
         lines.append("(add --source DIR or set SIGMA_DATA_SOURCE if the shared datasets are not in "

@@ -15,6 +15,7 @@ increasing in the intended order, hence any sort by time (RecBole's ``order: TO`
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ def write_inter(rows: Sequence[readers.Row], out_dir: Path, name: str) -> Summar
     times, raised = strict_times(rows)
     target = Path(out_dir) / name / f"{name}.inter"
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".inter.tmp")
+    tmp = target.with_suffix(f".inter.{os.getpid()}.tmp")  # runs converting at once: own files
     with open(tmp, "w", encoding="utf-8", newline="\n") as f:
         f.write(HEADER)
         f.writelines(f"{u}\t{i}\t{_fmt(t)}\n" for (u, i, _), t in zip(rows, times, strict=True))

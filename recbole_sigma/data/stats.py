@@ -13,8 +13,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from recbole_sigma.data.check import require_dataset
 from recbole_sigma.data.paths import SOURCES, properties_file
+from recbole_sigma.data.prepare import ensure_dataset
 
 COLUMNS = ("dataset", "users", "items", "interactions", "avg len", "sparsity")
 
@@ -33,7 +33,7 @@ def load_dataset(dataset: str, data_path: str | Path = "dataset", **overrides):
                         config_dict=config_dict)
     finally:
         sys.argv = argv
-    require_dataset(dataset, config["data_path"])
+    ensure_dataset(dataset, config["data_path"])
     return create_dataset(config)
 
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from recbole_sigma.quick_start import build_config, config_files, require_data
+from recbole_sigma.config import plugin_config_files
+from recbole_sigma.quick_start import build_config, require_data
 from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import TrialTable
 from recbole_sigma.tuning.space import read_space
@@ -38,8 +39,8 @@ def tune_from_args(
         # Ray workers see neither this command line nor this working directory
         fixed = dict(overrides, data_path=str(Path(config["data_path"]).resolve().parent))
         # the plugin's YAML files too: the package Ray ships to workers has no properties/
-        files = [str(Path(f).resolve())
-                 for f in config_files(args.model, args.dataset, config_file_list)]
+        files = [str(Path(f).resolve()) for f in
+                 plugin_config_files(args.model, args.dataset) + list(config_file_list or [])]
         tune_with_ray(params, table, args.model, args.dataset, files, fixed,
                       config["epochs"], args.algo, args.max_evals, args.ray_address)
     else:

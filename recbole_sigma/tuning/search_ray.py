@@ -15,10 +15,10 @@ from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
 
 import recbole_sigma
-from recbole_sigma.quick_start import build_config, model_class
-from recbole_sigma.trainer import get_safe_trainer
+from recbole_sigma.quick_start import build_config
 from recbole_sigma.tuning.results import TrialTable, trial_row
 from recbole_sigma.tuning.space import Param, ray_space
+from recbole_sigma.utils import get_model, get_trainer
 
 
 class ReportEachValidation:
@@ -46,8 +46,8 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     init_logger(config)
     train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
-    net = model_class(model)(config, train_data._dataset).to(config["device"])
-    base = get_safe_trainer(config["MODEL_TYPE"], config["model"])
+    net = get_model(model)(config, train_data._dataset).to(config["device"])
+    base = get_trainer(config["MODEL_TYPE"], config["model"])
     trainer = type(base.__name__, (ReportEachValidation, base), {})(config, net)
     sign = 1 if config["valid_metric_bigger"] else -1
     best: dict[str, Any] = {}

@@ -1,0 +1,68 @@
+"""RecBole's entry points, plugin-aware: Config, get_model, get_trainer, load_data_and_model."""
+
+import sys
+
+import pytest
+import yaml
+from recbole.model.sequential_recommender import SASRec
+from recbole.utils import ModelType
+
+from recbole_sigma import SIGMA
+from recbole_sigma.config import Config
+from recbole_sigma.quick_start import load_data_and_model, run
+from recbole_sigma.utils import get_model, get_trainer
+
+
+@pytest.fixture
+def argv(monkeypatch):
+    """Set the command line RecBole's Config reads."""
+    def set_argv(*args: str) -> None:
+        monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", *args])
+
+    set_argv()
+    return set_argv
+
+
+@pytest.mark.parametrize("model", ["SIGMA", SIGMA])
+def test_config_loads_the_plugin_yaml_files(argv, model):
+    config = Config(model=model, dataset="ml-100k")
+    assert config["model"] == "SIGMA" and config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+    assert config["epochs"] == 200 and config["stopping_step"] == 10  # properties/overall.yaml
+    assert config["user_inter_num_interval"] == "[5,inf)"  # properties/dataset/ml-100k.yaml
+    assert config["MAX_ITEM_LIST_LENGTH"] == 50 and config["normalize_all"] is False
+    assert config["flip_r"] == 5 and config["loss_type"] == "CE"  # properties/model/SIGMA.yaml
+
+
+def test_user_settings_win_over_the_plugin_yaml_files(argv, tmp_path, caplog):
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"hidden_size": 8, "flip_r": 1}))
+    argv("--flip_r=2", "--model", "SASRec", "--nproc", "2", "--seeds", "3", "--bogus")
+    config = Config(dataset="ml-100k", config_file_list=[str(tmp_path / "mine.yaml")],
+                    config_dict={"model": "SIGMA", "epochs": 3})
+    assert config["model"] == "SIGMA"  # from config_dict: the script's --model is not RecBole's
+    assert (config["epochs"], config["hidden_size"], config["flip_r"]) == (3, 8, 2)
+    assert "nproc" not in config and "seeds" not in config
+    # RecBole reports only what neither it nor run_recbole_sigma.py reads
+    assert "command line args [--bogus] will not be used in RecBole" in caplog.text
+
+
+def test_recbole_models_get_the_plugin_protocol_too(argv):
+    config = Config(model="SASRec", dataset="ml-100k")
+    assert config["epochs"] == 200 and config["MAX_ITEM_LIST_LENGTH"] == 50
+    assert config["n_heads"] == 2  # RecBole's own SASRec.yaml
+
+
+def test_get_model():
+    assert get_model("SIGMA") is SIGMA and get_model("SASRec") is SASRec
+    with pytest.raises(ValueError, match="unknown model 'Sigma'"):
+        get_model("Sigma")
+    with pytest.raises(ValueError, match="unknown model 'Sigma'"):
+        Config(model="Sigma", dataset="ml-100k")
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_load_data_and_model_of_a_recbole_model(workdir, tiny_config):
+    result = run("SASRec", "ml-tiny", config_dict=dict(tiny_config, n_layers=1))
+    config, model, _, _, _, test_data = load_data_and_model(result["saved_model_file"])
+    assert isinstance(model, SASRec)
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    assert trainer.evaluate(test_data, load_best_model=False) == result["test_result"]

@@ -1,0 +1,63 @@
+"""--resume: a run interrupted after some epochs, then resumed, ends as the uninterrupted run."""
+
+import shutil
+
+import pytest
+import torch
+from recbole.trainer import Trainer
+
+from recbole_sigma.quick_start import run
+from recbole_sigma.trainer import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config, monkeypatch):
+    # dropout and shuffled mini-batches: the resumed epochs must draw the same random numbers
+    config = dict(tiny_config, epochs=3, train_batch_size=512, learning_rate=0.005)
+    full = run("SIGMA", "ml-tiny", config_dict=config)
+    best = load_checkpoint(full["saved_model_file"])
+    assert best["epoch"] == 2  # the best epoch comes after the interruption below
+
+    train_epoch = Trainer._train_epoch
+
+    def interrupted_in_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            run("SIGMA", "ml-tiny", config_dict=config)
+    (last,) = (workdir / "saved").glob("*-last.pth")  # epoch 0, kept by the interrupted run
+    (kept,) = set((workdir / "saved").glob("*.pth")) - {last, workdir / full["saved_model_file"]}
+    best_copy = shutil.copy(kept, workdir / "best-epoch-0.pth")  # RecBole's own checkpoint
+
+    for resume_from in (last, best_copy):
+        resumed = run("SIGMA", "ml-tiny", config_dict=config, resume=str(resume_from))
+        assert resumed["epochs"] == 2  # epochs 1 and 2 only
+        assert resumed["best_valid_score"] == full["best_valid_score"]
+        assert resumed["best_valid_result"] == full["best_valid_result"]
+        assert resumed["test_result"] == full["test_result"]
+        again = load_checkpoint(resumed["saved_model_file"])
+        assert again["epoch"] == best["epoch"]
+        for name, weights in best["state_dict"].items():
+            assert torch.equal(again["state_dict"][name], weights), name
+    assert not last.exists()  # removed once training ended
+
+
+def test_resume_errors_before_loading_data(workdir, tiny_config):
+    with pytest.raises(FileNotFoundError, match="--resume: no checkpoint file at nowhere.pth"):
+        run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="nowhere.pth")
+    (workdir / "notes.pth").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pth is not a checkpoint torch can load"):
+        run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="notes.pth")
+    keys = {"epoch": 0, "cur_step": 0, "best_valid_score": 0.1, "state_dict": {}, "optimizer": {}}
+    torch.save(dict(keys, config={"model": "SIGMA", "dataset": "ml-tiny"}), workdir / "s.pth")
+    with pytest.raises(ValueError, match="s.pth was trained with model 'SIGMA'.*--model SIGMA"):
+        run("SASRec", "ml-tiny", config_dict=tiny_config, resume="s.pth")
+    torch.save(dict(keys, config={"model": "SIGMA", "dataset": "ml-tiny"}, last_state=True,
+                    best_model_file="gone.pth"), workdir / "s-last.pth")
+    with pytest.raises(FileNotFoundError, match="whose best epoch is in .*gone.pth, which is"):
+        run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="s-last.pth")
