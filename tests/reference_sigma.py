@@ -14,7 +14,7 @@ def trained_like(model: torch.nn.Module, seed: int = 0, scale: float = 0.3) -> N
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g))
+            p.add_(scale * torch.randn(p.shape, generator=g).to(p.device))
 
 
 def layer_norm(x: torch.Tensor, ln: torch.nn.LayerNorm) -> torch.Tensor:
