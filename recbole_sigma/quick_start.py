@@ -5,10 +5,11 @@ import time
 from typing import Any, Optional
 
 from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import get_model, init_logger, init_seed, set_color
 
-from recbole_sigma.data.check import require_dataset
+from recbole_sigma.config_check import check_config
+from recbole_sigma.data.load import InterSummary, check_data, load_dataset
 from recbole_sigma.data.paths import PROPERTIES, properties_file
 from recbole_sigma.model import SIGMA
 from recbole_sigma.trainer import get_safe_trainer
@@ -22,10 +23,10 @@ def model_class(name: str) -> type:
         return PLUGIN_MODELS[name]
     try:
         return get_model(name)
-    except (ValueError, ImportError) as err:
+    except (ValueError, ImportError):  # RecBole's search imports its lightgbm/xgboost models
         raise ValueError(
             f"unknown model {name!r}: use SIGMA or a RecBole model name (SASRec, GRU4Rec, ...)"
-        ) from err
+        ) from None
 
 
 def config_files(model: str, dataset: str, extra: Optional[list[str]] = None) -> list[str]:
@@ -44,18 +45,22 @@ def build_config(
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
 ) -> Config:
-    """A RecBole ``Config`` that knows plugin models (RecBole's own looks models up by name)."""
-    return Config(
+    """A RecBole ``Config`` that knows plugin models (RecBole's own looks models up by name),
+    its plugin and SIGMA keys checked (:func:`~recbole_sigma.config_check.check_config`)."""
+    config = Config(
         model=model_class(model),
         dataset=dataset,
         config_file_list=config_files(model, dataset, config_file_list),
         config_dict=config_dict,
     )
+    check_config(config)
+    return config
 
 
-def require_data(config: Config) -> None:
-    """Stop at once, naming the files to provide, when the dataset's atomic files are missing."""
-    require_dataset(config["dataset"], config["data_path"])
+def require_data(config: Config) -> Optional[InterSummary]:
+    """Stop at once, naming the file, key and fix, when the dataset's atomic file is missing or
+    unusable (:func:`~recbole_sigma.data.load.check_data`)."""
+    return check_data(config)
 
 
 def run(
@@ -67,13 +72,13 @@ def run(
 ) -> dict[str, Any]:
     """Train with early stopping on the validation metric, then evaluate the best model on test."""
     config = build_config(model, dataset, config_file_list, config_dict)
-    require_data(config)
+    checked = require_data(config)  # before the config dump and the log files
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = logging.getLogger()
     logger.info(config)
 
-    dataset_obj = create_dataset(config)
+    dataset_obj = load_dataset(config, checked)
     logger.info(dataset_obj)
     train_data, valid_data, test_data = data_preparation(config, dataset_obj)
 

@@ -8,6 +8,7 @@ defaults to ``weights_only=True`` and fails on the pickled ``Config`` inside. Th
 
 import contextlib
 import functools
+import os
 import time
 from typing import Iterator
 
@@ -65,10 +66,14 @@ class CheckpointSafeMixin:
 
     def _check_nan(self, loss: torch.Tensor) -> None:
         if torch.isnan(loss):
+            kept = (
+                f"The best checkpoint saved so far is kept at {self.saved_model_file}."
+                if os.path.isfile(self.saved_model_file)
+                else "No checkpoint was saved before."
+            )
             raise ValueError(
-                f"Training loss is NaN (model {self.config['model']}). The best checkpoint saved "
-                f"so far is kept at {self.saved_model_file}. Lower learning_rate, set "
-                "clip_grad_norm (e.g. {'max_norm': 5}) or check the input data."
+                f"Training loss is NaN (model {self.config['model']}). {kept} Lower "
+                "learning_rate, set clip_grad_norm (e.g. {'max_norm': 5}) or check the input data."
             )
 
     def resume_checkpoint(self, resume_file):

@@ -14,13 +14,14 @@ from typing import Any, Optional
 
 import recbole.data.dataset as recbole_datasets
 from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import get_local_time, init_logger, init_seed
 
 from recbole_sigma.compare.grouped import evaluate_users
 from recbole_sigma.compare.memory import PeakMemory
 from recbole_sigma.compare.variants import Variant
-from recbole_sigma.quick_start import build_config, model_class, require_data
+from recbole_sigma.data.load import load_dataset
+from recbole_sigma.quick_start import build_config, model_class
 from recbole_sigma.trainer import get_safe_trainer
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,7 @@ class SharedSplits:
     def get(self, config: Config) -> tuple:
         key = _data_key(config)
         if key not in self._splits:
-            require_data(config)
-            dataset = create_dataset(config)
+            dataset = load_dataset(config)
             logger.info(dataset)
             self._splits[key] = data_preparation(config, dataset)
         return self._splits[key]

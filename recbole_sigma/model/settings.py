@@ -1,5 +1,7 @@
 """SIGMA's config keys: defaults (mirrored in properties/model/SIGMA.yaml) and validation."""
 
+import functools
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Union
 
@@ -95,3 +97,21 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
     values["mix_init"] = tuple(float(a) for a in mix)
     values["dropout_prob"] = float(dropout)
     return SigmaSettings(**values)
+
+
+def warn_if_flip_is_off(settings: SigmaSettings, max_len: int) -> None:
+    """Warn (once per process and values) when ``flip_r`` leaves nothing to flip: the flip
+    reverses the first ``n - flip_r`` of ``n <= max_len`` items, and reversing one item is none."""
+    if settings.use_flip and settings.flip_r >= max_len - 1:
+        _warn_flip_off(settings.flip_r, max_len)
+
+
+@functools.cache
+def _warn_flip_off(flip_r: int, max_len: int) -> None:
+    warnings.warn(
+        f"flip_r={flip_r} >= MAX_ITEM_LIST_LENGTH - 1 = {max_len - 1}: the partial flip reverses "
+        f"the first n - flip_r items of a sequence of n <= MAX_ITEM_LIST_LENGTH items, so it "
+        f"reverses nothing and SIGMA's flipped branch sees the sequence in its own order. Lower "
+        f"flip_r (properties/model/SIGMA.yaml) or raise MAX_ITEM_LIST_LENGTH",
+        UserWarning, stacklevel=2,
+    )

@@ -11,10 +11,11 @@ from typing import Any, Callable, Optional
 
 import torch
 from ray.tune import Callback
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed
 
 import recbole_sigma
+from recbole_sigma.data.load import load_dataset
 from recbole_sigma.quick_start import build_config, model_class
 from recbole_sigma.trainer import get_safe_trainer
 from recbole_sigma.tuning.results import TrialTable, trial_row
@@ -44,7 +45,7 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     config = build_config(model, dataset, config_file_list, config_dict)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
-    train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
+    train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     net = model_class(model)(config, train_data._dataset).to(config["device"])
     base = get_safe_trainer(config["MODEL_TYPE"], config["model"])
