@@ -7,12 +7,15 @@
 """
 
 import argparse
+import shlex
+import sys
 
 from recbole_sigma.quick_start import run
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    # no abbreviations: RecBole's --seed=N must not be read as --seeds
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--model", "-m", default="SIGMA", help="SIGMA or any RecBole model")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files")
@@ -27,8 +30,13 @@ def parse_args() -> argparse.Namespace:
     compare.add_argument("--compare", default=None, help="models, e.g. SIGMA,SASRec,GRU4Rec")
     compare.add_argument("--seeds", type=int, default=1, help="seeds per model (mean and std)")
     compare.add_argument("--ablations", action="store_true", help="add SIGMA's ablation variants")
-    # RecBole's own `--key=value` overrides are read by recbole.config.Config from sys.argv
-    args, _ = parser.parse_known_args()
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="--compare/--hyper: runs at once, in worker processes (1 thread each)")
+    args, recbole_args = parser.parse_known_args()
+    args.command = shlex.join(["python", "run_recbole_sigma.py", *sys.argv[1:]])
+    # RecBole's Config reads its `--key=value` overrides from sys.argv: leave only those there,
+    # so this script's own options never become config keys
+    sys.argv[1:] = recbole_args
     return args
 
 

@@ -4,14 +4,16 @@ import logging
 import time
 from typing import Any, Optional
 
+import torch
 from recbole.config import Config
 from recbole.data import data_preparation
-from recbole.utils import get_model, init_logger, init_seed, set_color
+from recbole.utils import get_model, init_seed, set_color
 
 from recbole_sigma.config_check import check_config
 from recbole_sigma.data.load import InterSummary, check_data, load_dataset
 from recbole_sigma.data.paths import PROPERTIES, properties_file
 from recbole_sigma.model import SIGMA
+from recbole_sigma.run_log import run_log
 from recbole_sigma.trainer import get_safe_trainer
 
 PLUGIN_MODELS = {"SIGMA": SIGMA}
@@ -21,12 +23,17 @@ def model_class(name: str) -> type:
     """The plugin's model of that name, else RecBole's (``recbole.utils.get_model``)."""
     if name in PLUGIN_MODELS:
         return PLUGIN_MODELS[name]
+    anomaly = torch.is_anomaly_enabled()
     try:
         return get_model(name)
     except (ValueError, ImportError):  # RecBole's search imports its lightgbm/xgboost models
         raise ValueError(
             f"unknown model {name!r}: use SIGMA or a RecBole model name (SASRec, GRU4Rec, ...)"
         ) from None
+    finally:
+        # importing RecBole's sequential models runs sine.py, which turns on autograd anomaly
+        # detection for the whole process: every op then records a stack trace (~4x slower)
+        torch.autograd.set_detect_anomaly(anomaly)
 
 
 def config_files(model: str, dataset: str, extra: Optional[list[str]] = None) -> list[str]:
@@ -73,8 +80,15 @@ def run(
     """Train with early stopping on the validation metric, then evaluate the best model on test."""
     config = build_config(model, dataset, config_file_list, config_dict)
     checked = require_data(config)  # before the config dump and the log files
+    with run_log(config) as log_file:
+        result = _train_and_test(model, config, saved, checked)
+    return dict(result, log_file=log_file)
+
+
+def _train_and_test(
+    model: str, config: Config, saved: bool, checked: Optional[InterSummary]
+) -> dict[str, Any]:
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
     logger = logging.getLogger()
     logger.info(config)
 
@@ -100,7 +114,7 @@ def run(
     epoch_times = getattr(trainer, "epoch_times", [])
     return {
         "model": model,
-        "dataset": dataset,
+        "dataset": config["dataset"],
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
