@@ -1,25 +1,21 @@
 """RecBole's ``Config``, made to know the plugin (as RecBole-GNN does).
 
 ``Config(model="SIGMA", dataset="ml-100k")`` (or ``model=SIGMA``, the class) differs from
-``recbole.config.Config`` in four ways:
+``recbole.config.Config`` in three ways:
 
 * model names are looked up with :func:`recbole_sigma.utils.get_model` (plugin models, then
   RecBole's), also when the name comes from a file, ``config_dict`` or the command line;
 * the plugin's ``properties/overall.yaml``, ``properties/dataset/<dataset>.yaml`` and
   ``properties/model/<model>.yaml`` are loaded over RecBole's own defaults and under everything
   the user gives (files, ``config_dict``, command line);
-* the flags ``run_recbole_sigma.py`` consumes (``--dataset``, ``--nproc``, ...) are not read
-  from the command line, nor reported as unused;
 * distributed ranks without GPUs join with gloo on CPU; RecBole always asks for NCCL.
 """
 
 import os
-import sys
 
 import recbole.config
 import torch
 
-from recbole_sigma.cli import recbole_args
 from recbole_sigma.data.paths import PROPERTIES, properties_file
 from recbole_sigma.utils import get_model
 
@@ -53,14 +49,6 @@ class Config(recbole.config.Config):
                 self.parameters["Dataset"] += [
                     key for key in values if key not in self.parameters["Dataset"]
                 ]
-
-    def _load_cmd_line(self):
-        argv = sys.argv
-        sys.argv = argv[:1] + recbole_args(argv[1:])
-        try:
-            return super()._load_cmd_line()
-        finally:
-            sys.argv = argv
 
     def _init_device(self):
         config = self.final_config_dict

@@ -7,17 +7,14 @@ from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed, set_color
+from recbole.data import data_preparation
+from recbole.utils import init_seed, set_color
 
 from recbole_sigma.config import Config
-from recbole_sigma.data.prepare import ensure_dataset
-from recbole_sigma.distributed import (
-    all_gather,
-    parameter_digest,
-    spawn_ranks,
-    world_size_for,
-)
+from recbole_sigma.config_check import check_config
+from recbole_sigma.data.load import InterSummary, check_data, load_dataset
+from recbole_sigma.distributed import all_gather, parameter_digest, spawn_ranks, world_size_for
+from recbole_sigma.run_log import console_log, run_log
 from recbole_sigma.trainer import check_resume_file, load_checkpoint
 from recbole_sigma.utils import get_model, get_trainer
 
@@ -28,16 +25,20 @@ def build_config(
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
 ) -> Config:
-    """The plugin's :class:`~recbole_sigma.config.Config` for a model given by name."""
-    return Config(
+    """The plugin's :class:`~recbole_sigma.config.Config` for a model given by name, its plugin
+    and SIGMA keys checked (:func:`~recbole_sigma.config_check.check_config`)."""
+    config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
+    check_config(config)
+    return config
 
 
-def require_data(config: Config) -> None:
-    """Make sure the dataset's atomic file exists: convert a shared dataset on first use, else
-    stop at once, naming the files to provide."""
-    ensure_dataset(config["dataset"], config["data_path"])
+def require_data(config: Config) -> Optional[InterSummary]:
+    """Stop at once, naming the file, key and fix, when the dataset's atomic file is missing or
+    unusable (:func:`~recbole_sigma.data.load.check_data`; a shared dataset is converted on
+    first use)."""
+    return check_data(config)
 
 
 def run(
@@ -65,7 +66,7 @@ def run(
     world_size = world_size_for(nproc, world_size, group_offset)
     # checked once here, before any rank starts: the config, the data and the resume file
     config = build_config(model, dataset, config_file_list, config_dict)
-    init_logger(config)
+    console_log(config)
     require_data(config)
     if resume:
         check_resume_file(resume, config)
@@ -88,19 +89,32 @@ def run_recbole_sigma(
     """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``).
 
     The result has RecBole's keys (``best_valid_score``, ``best_valid_result``,
-    ``test_result``, ...) and the run's epochs, seconds and parameters;
-    ``rank_parameter_digests`` holds each rank's :func:`parameter_digest` after training.
+    ``test_result``, ...), the run's epochs, seconds, parameters and log file, and
+    ``rank_parameter_digests``: each rank's :func:`parameter_digest` after training.
     """
     config = build_config(model, dataset, config_file_list, config_dict)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    logger = logging.getLogger()
-    require_data(config)
+    checked = require_data(config)  # before the config dump and the log files
     if resume:
         check_resume_file(resume, config)
+    with run_log(config) as log_file:
+        result = _train_and_test(model, config, saved, checked, resume)
+    if not config["single_spec"]:
+        dist.destroy_process_group()
+    return dict(result, log_file=log_file)
+
+
+def _train_and_test(
+    model: str,
+    config: Config,
+    saved: bool,
+    checked: Optional[InterSummary],
+    resume: Optional[str],
+) -> dict[str, Any]:
+    init_seed(config["seed"], config["reproducibility"])
+    logger = logging.getLogger()
     logger.info(config)
 
-    dataset_obj = create_dataset(config)
+    dataset_obj = load_dataset(config, checked)
     logger.info(dataset_obj)
     train_data, valid_data, test_data = data_preparation(config, dataset_obj)
 
@@ -124,12 +138,10 @@ def run_recbole_sigma(
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    if not config["single_spec"]:
-        dist.destroy_process_group()
     epoch_times = trainer.epoch_times
     return {
         "model": model,
-        "dataset": dataset,
+        "dataset": config["dataset"],
         "best_valid_score": best_valid_score,
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
@@ -156,12 +168,11 @@ def load_data_and_model(model_file: str) -> tuple:
     on_gpu = bool(config["gpu_id"]) and torch.cuda.is_available()
     config["device"] = torch.device("cuda" if on_gpu else "cpu")
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
+    console_log(config)
     logger = logging.getLogger()
     logger.info(config)
-    require_data(config)
 
-    dataset = create_dataset(config)
+    dataset = load_dataset(config)
     logger.info(dataset)
     train_data, valid_data, test_data = data_preparation(config, dataset)
 

@@ -15,11 +15,10 @@ from typing import Optional
 import numpy as np
 import torch
 from recbole.config import Config
-from recbole.data import create_dataset
 from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
-from recbole_sigma.quick_start import require_data
+from recbole_sigma.data.load import load_dataset
 from recbole_sigma.trainer import load_checkpoint
 from recbole_sigma.utils import get_model
 
@@ -64,7 +63,14 @@ def recommend(
         raise ValueError(f"topk must be at least 1, got {topk}")
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"no checkpoint file at {checkpoint}")
-    saved = load_checkpoint(str(checkpoint))
+    try:
+        saved = load_checkpoint(str(checkpoint))
+    except Exception as err:  # torch.load: RuntimeError, UnpicklingError, EOFError, ...
+        raise ValueError(
+            f"{checkpoint} is not a readable checkpoint ({type(err).__name__}: {err}); it may be "
+            "cut short (a run stopped while saving) or another kind of file: pass a .pth file "
+            "that training wrote under saved/"
+        ) from None
     if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
         raise ValueError(f"{checkpoint} is not a RecBole checkpoint (needs config, state_dict)")
     config = saved["config"]
@@ -73,8 +79,7 @@ def recommend(
             f"{checkpoint} was trained on dataset {config['dataset']!r}, not {dataset!r}"
         )
     config["device"] = torch.device("cpu")
-    require_data(config)
-    data = create_dataset(config)
+    data = load_dataset(config)
     net = get_model(config["model"])(config, data)
     _check_state(net, saved["state_dict"], config, data.item_num)
     net.load_state_dict(saved["state_dict"])

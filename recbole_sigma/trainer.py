@@ -141,12 +141,15 @@ class CheckpointSafeMixin:
 
     def _check_nan(self, loss: torch.Tensor) -> None:
         if torch.isnan(loss):
+            kept = "No checkpoint was saved before."
+            if os.path.isfile(self.saved_model_file):
+                kept = f"The best checkpoint saved so far is kept at {self.saved_model_file}."
+            last = last_state_file(self.saved_model_file)
+            if os.path.isfile(last):
+                kept += f" The last epoch's state is in {last}: --resume it to go on from there."
             raise ValueError(
-                f"Training loss is NaN (model {self.config['model']}). The best checkpoint saved "
-                f"so far is kept at {self.saved_model_file}, the last epoch's state (if one was "
-                f"saved) at {last_state_file(self.saved_model_file)}. Lower learning_rate, set "
-                "clip_grad_norm (e.g. {'max_norm': 5}) or check the input data; --resume the "
-                "state to go on from there."
+                f"Training loss is NaN (model {self.config['model']}). {kept} Lower "
+                "learning_rate, set clip_grad_norm (e.g. {'max_norm': 5}) or check the input data."
             )
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):

@@ -60,6 +60,14 @@ def tiny_config(tmp_path_factory) -> dict:
     return dict(TINY_CONFIG, data_path=str(root))
 
 
+@pytest.fixture(scope="session")
+def mini_config(tmp_path_factory) -> dict:
+    """Config dict for the first 12 users of ml-100k (~1k rows), for tests that train many runs."""
+    root = tmp_path_factory.mktemp("mini")
+    write_slice(root, "ml-tiny", 12)
+    return dict(TINY_CONFIG, data_path=str(root))
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """Run inside a fresh folder: RecBole writes ./log, ./saved and ./log_tensorboard there."""

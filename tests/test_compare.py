@@ -1,6 +1,7 @@
 """Model comparison: one split for all models, tables, grouped metrics, seeds, ablations."""
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from recbole_sigma.compare import compare_from_args, iter_compare, parse_models
+from recbole_sigma.compare import RUNS_RECORD, compare_from_args, iter_compare, parse_models
 from recbole_sigma.compare.grouped import UserEval
 from recbole_sigma.compare.report import write_report
 
@@ -82,7 +83,8 @@ def test_cli_with_two_seeds_gives_std(tiny_config, workdir, monkeypatch):
     argv = ["run_recbole_sigma.py", "--compare", "GRU4Rec", "--dataset", "ml-tiny", "--seeds", "2"]
     monkeypatch.setattr(sys, "argv", argv)
     args = argparse.Namespace(
-        compare="GRU4Rec", dataset="ml-tiny", seeds=2, ablations=False, output=str(workdir / "res")
+        compare="GRU4Rec", dataset="ml-tiny", seeds=2, ablations=False, output=str(workdir / "res"),
+        jobs=None, command=" ".join(["python", *argv]),
     )
     md = compare_from_args(args, [str(workdir / "tiny.yaml")]).read_text()
     assert "--seeds 2" in md and " ± " in md
@@ -90,3 +92,38 @@ def test_cli_with_two_seeds_gives_std(tiny_config, workdir, monkeypatch):
     assert list(runs["seed"]) == [2020, 2021]
     table = pd.read_csv(workdir / "res" / "comparison.csv")
     assert table["seeds"][0] == 2 and not np.isnan(table["epoch_seconds_std"][0])
+
+
+def test_jobs_reuse_and_a_log_file_per_run(mini_config, workdir, monkeypatch, caplog):
+    """A model added to a finished comparison trains alone (the other run is reused), in a
+    worker with --jobs 2, and gives the table a serial run gives; a changed setting (here
+    --epochs=2) trains again. Each run logs to a file of its own, named in runs.csv."""
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(mini_config, state="INFO")))
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    caplog.set_level(logging.INFO, logger="recbole_sigma")
+
+    def compare(models, output, jobs=None):
+        args = argparse.Namespace(compare=models, dataset="ml-tiny", seeds=1, ablations=False,
+                                  output=str(workdir / output), jobs=jobs, command="python ...")
+        compare_from_args(args, [str(workdir / "tiny.yaml")])
+        return pd.read_csv(workdir / output / "runs.csv")
+
+    compare("GRU4Rec", "res")
+    caplog.clear()
+    par = compare("GRU4Rec,SIGMA", "res", jobs=2)
+    assert "GRU4Rec seed 2020: reusing the finished run" in caplog.text
+    assert len((workdir / "res" / RUNS_RECORD).read_text().splitlines()) == 2
+    ser = compare("GRU4Rec,SIGMA", "serial")
+    columns = [c for c in ser if c.startswith(("model", "seed", "valid_", "test_", "config_"))]
+    pd.testing.assert_frame_equal(par[columns], ser[columns])
+    for frame in (par, ser):
+        for model, log in zip(frame["model"], frame["log_file"], strict=True):
+            text = Path(log).read_text()
+            assert f"compare: {model}, seed 2020" in text and text.count("compare: ") == 2
+
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--epochs=2"])
+    caplog.clear()
+    again = compare("GRU4Rec", "res")
+    assert "GRU4Rec seed 2020: the run in" in caplog.text
+    assert "another config (epochs: 1 -> 2)" in caplog.text
+    assert list(again["epochs"]) == [2]

@@ -121,13 +121,17 @@ def full_sort_batch(tiny_config, tiny_dataset):
 
 
 def sigma_pair(make_sigma, **overrides):
-    """SIGMA with the cuda backend and with the torch backend, same weights, both on CUDA."""
+    """SIGMA with the cuda backend and with the torch backend, same trained-like weights (every
+    parameter moved off its init), both on CUDA."""
+    from reference_sigma import trained_like
+
     cuda_model = make_sigma(use_gpu=True, mamba_backend="cuda", **overrides).to(CUDA)
     torch_model = make_sigma(use_gpu=True, mamba_backend="torch", **overrides).to(CUDA)
     assert cuda_model.mamba_backend == "cuda" and torch_model.mamba_backend == "torch"
     from mamba_ssm import Mamba
 
     assert any(isinstance(m, Mamba) for m in cuda_model.modules())
+    trained_like(cuda_model)
     torch_model.load_state_dict(cuda_model.state_dict(), strict=True)
     return cuda_model, torch_model
 

@@ -151,7 +151,7 @@ def test_require_dataset_bundled_ml100k():
 
 @pytest.mark.parametrize("name,max_len", [("amazon-beauty", 50), ("amazon-sports", 50),
                                           ("amazon-games", 50), ("yelp", 100), ("ml-1m", 200),
-                                          ("ml-100k", 50)])
+                                          ("ml-100k", 50), ("_sequential", 50)])
 def test_properties_yaml(name, max_len):
     cfg = yaml.safe_load((PROPERTIES_DIR / f"{name}.yaml").read_text())
     assert cfg["MAX_ITEM_LIST_LENGTH"] == max_len

@@ -61,6 +61,9 @@ def test_negative_r_is_an_error():
         partial_flip(torch.zeros(1, 3, 1), torch.tensor([3]), -1)
 
 
-def test_official_flip_ignores_lengths():
+def test_official_flip_reverses_the_first_45_positions_whatever_the_lengths():
     x = seqs([1, 2, 3], length=6)
-    assert rows(official_flip(x, 2)) == [[0, 3, 2, 1, 0, 0]]
+    assert rows(official_flip(x)) == [[0, 0, 0, 3, 2, 1]]  # L < 45: all of it
+    for length in (50, 60):
+        x = torch.arange(1, length + 1).view(1, length, 1)
+        assert rows(official_flip(x))[0] == list(range(45, 0, -1)) + list(range(46, length + 1))

@@ -23,7 +23,9 @@ def batch(model, lengths: list, max_len: int, seed: int = 0) -> dict:
 def test_defaults_match_properties_yaml():
     on_disk = yaml.safe_load((PROPERTIES / "model" / "SIGMA.yaml").read_text())
     defaults = SigmaSettings().__dict__
-    assert {k: on_disk[k] for k in defaults} == defaults
+    assert {k: on_disk[k] for k in defaults} == {
+        k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()
+    }
 
 
 def test_full_sort_shape_and_loss(make_sigma):
@@ -55,11 +57,12 @@ def test_flipped_branch_equals_forward_branch_when_n_le_r(make_sigma):
     block = make_sigma(flip_r=3, share_mamba=True).layers[0].eval()
     x = torch.randn(3, 6, 16)
     n = torch.tensor([2, 3, 6])
-    x[torch.arange(6)[None, :] >= n[:, None]] = 0.0
+    mask = (torch.arange(6)[None, :] < n[:, None]).unsqueeze(-1)
+    x = x * mask
     with torch.no_grad():
-        both = block._pf_mamba(x, n)
+        both = block._pf_mamba(x, n, mask)
         block.use_flip = False
-        forward_only = block._pf_mamba(x, n)
+        forward_only = block._pf_mamba(x, n, mask)
     torch.testing.assert_close(both[:2], 2 * forward_only[:2])
     assert not torch.allclose(both[2, :6], 2 * forward_only[2, :6])
 
@@ -93,10 +96,71 @@ def test_switches_change_the_parameters(make_sigma):
     assert "fe_gru" not in names(make_sigma(use_fe_gru=False))
 
 
-def test_mamba_keeps_its_own_init(make_sigma):
-    mamba = make_sigma().layers[0].mamba
+@pytest.mark.parametrize("variant", ["paper", "official"])
+def test_init_reaches_inside_mamba_like_the_authors(make_sigma, variant):
+    model = make_sigma(sigma_variant=variant)
+    mamba = model.layers[0].mamba
     assert torch.equal(mamba.A_log[0].exp().round(), torch.arange(1, 9).float())
-    assert mamba.dt_proj.bias.abs().min() > 0  # not zeroed by the RecBole init
+    assert torch.equal(mamba.dt_proj.bias, torch.zeros_like(mamba.dt_proj.bias))
+    assert abs(mamba.in_proj.weight.std().item() - 0.02) < 0.002
+    assert model.item_embedding.weight[0].abs().sum() > 0  # the padding row is drawn too
+
+
+def test_mamba_init_mamba_ssm_keeps_its_own_init(make_sigma):
+    mamba = make_sigma(mamba_init="mamba_ssm").layers[0].mamba
+    assert mamba.dt_proj.bias.abs().min() > 0
+    assert mamba.in_proj.weight.std() > 0.05  # nn.Linear's default, not normal(0, 0.02)
+
+
+PAPER_CONFIGS = [
+    {},
+    {"n_layers": 2},
+    {"flip_back": True, "share_mamba": True, "n_layers": 2},
+    {"mix_residual": True, "flip_r": 0},
+    {"use_ds_gate": False, "use_fe_gru": False, "flip_r": 2},
+]
+
+
+@pytest.mark.parametrize("overrides", PAPER_CONFIGS)
+def test_paper_variant_matches_the_equations_user_by_user(make_sigma, overrides):
+    """Trained-like weights: each user alone, unpadded, through the literal equations, equals the
+    batched model grouped or not and with any amount of trailing padding."""
+    from reference_sigma import paper_user, trained_like
+
+    lengths = [1, 2, 3, 6, 9, 14, 20]
+    model = make_sigma(**overrides).eval()
+    trained_like(model)
+    inter = batch(model, lengths, 20, seed=1)
+    seq = inter[model.ITEM_SEQ]
+    with torch.no_grad():
+        want = torch.stack([paper_user(model, seq[b, :n].tolist()) for b, n in enumerate(lengths)])
+        for group in (True, False):
+            model.group_by_length = group
+            for extra in (0, 13):
+                padded = torch.nn.functional.pad(seq, (0, extra))
+                got = model.forward(padded, inter[model.ITEM_SEQ_LEN])
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        # one user alone at their own length, and the batch in another order
+        got = model.forward(seq[3:4, :6], torch.tensor([6]))
+        torch.testing.assert_close(got[0], want[3], rtol=1e-5, atol=1e-5)
+        perm = torch.tensor([6, 2, 0, 5, 1, 4, 3])
+        got = model.forward(seq[perm], inter[model.ITEM_SEQ_LEN][perm])
+        torch.testing.assert_close(got, want[perm], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("max_len, n_layers", [(50, 1), (30, 2), (60, 1), (60, 2)])
+def test_official_variant_matches_the_authors_forward(make_sigma, max_len, n_layers):
+    from reference_sigma import authors_batch, trained_like
+
+    model = make_sigma(sigma_variant="official", n_layers=n_layers).eval()
+    trained_like(model)
+    lengths = [1, 5, 22, 23, 30, max_len]
+    inter = batch(model, lengths, max_len, seed=2)
+    seq, seq_len = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        want = authors_batch(model, seq, seq_len)
+        got = model.forward(seq, seq_len)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_bpr_loss(make_sigma, tiny_config):

@@ -21,7 +21,7 @@ def test_one_epoch_run_reloads_best_checkpoint(workdir, tiny_config, model):
     assert result["epochs"] == 1 and result["epoch_seconds"] > 0
     checkpoint = load_checkpoint(result["saved_model_file"])
     assert checkpoint["config"]["model"] == model
-    assert (workdir / "log" / model).is_dir()
+    assert (workdir / "log" / model).is_dir() and Path(result["log_file"]).is_file()
 
 
 def test_nan_loss_is_a_clear_error_and_keeps_the_checkpoint(workdir, tiny_config, monkeypatch):
@@ -83,3 +83,13 @@ def test_cli_runs_with_recbole_overrides(workdir, tiny_config):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "test result" in out.stdout + out.stderr
     assert "mamba_backend=torch" in out.stdout + out.stderr
+
+
+def test_loading_a_recbole_model_leaves_anomaly_detection_off():
+    """RecBole's sine.py turns on autograd anomaly detection when its sequential models are
+    imported: every later training step recorded stack traces (SIGMA ~4x slower)."""
+    code = ("import torch; from recbole_sigma.utils import get_model; "
+            "get_model('GRU4Rec'); print(torch.is_anomaly_enabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert out.stdout.strip() == "False", out.stderr

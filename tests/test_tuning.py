@@ -1,7 +1,9 @@
 """Tuning on a slice of real data: hyperopt (RecBole's HyperTuning) and Ray Tune, 2 trials each."""
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,7 +12,8 @@ import yaml
 from recbole_sigma.tuning import tune_from_args
 from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import TrialTable
-from recbole_sigma.tuning.space import grid_size, read_space
+from recbole_sigma.tuning.search_grid import grid_points
+from recbole_sigma.tuning.space import read_space
 
 
 @pytest.fixture
@@ -23,9 +26,11 @@ def tiny_files(workdir, tiny_config, monkeypatch):
 
 
 def tune(files, hyper, tool, **kw):
-    args = argparse.Namespace(model="SIGMA", dataset="ml-tiny", hyper=hyper, tool=tool,
-                              algo=kw.get("algo", "exhaustive"), max_evals=kw.get("max_evals"),
-                              ray_address=None, output="out")
+    args = argparse.Namespace(model=kw.get("model", "SIGMA"), dataset="ml-tiny", hyper=hyper,
+                              tool=tool, algo=kw.get("algo", "exhaustive"),
+                              max_evals=kw.get("max_evals"), ray_address=None,
+                              output=kw.get("output", "out"), jobs=kw.get("jobs"),
+                              command="python run_recbole_sigma.py --hyper ...")
     return tune_from_args(args, files)
 
 
@@ -48,7 +53,9 @@ def test_read_space_matches_recbole_syntax(tmp_path):
     assert [(p.name, p.kind, p.values) for p in space] == [
         ("flip_r", "choice", (1, 3, 5)), ("learning_rate", "loguniform", (-8, -5)),
         ("dropout_prob", "uniform", (0.1, 0.3))]
-    assert grid_size(space) == 3
+    assert [p["flip_r"] for p in grid_points(space[:1])] == [1, 3, 5]
+    with pytest.raises(ValueError, match="learning_rate"):
+        grid_points(space)
     path.write_text("flip_r pick [1]\n")
     with pytest.raises(ValueError, match="hyper.test:1"):
         read_space(path)
@@ -89,6 +96,10 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
         (trial,) = (workdir / "out" / "ray").glob(f"train_trial_*flip_r={int(row['flip_r'])}_*")
         reports = (trial / "result.json").read_text().splitlines()
         assert 1 <= len(reports) == row["epochs"] <= 2
+    # a rerun reuses both trials (same config, same scheduler): nothing is trained or added
+    tune(*tiny_files, "ray")
+    assert pd.read_csv(workdir / "out" / "results.csv").equals(table)
+    assert "Trials: 2;" in (workdir / "out" / "results.md").read_text()
 
 
 def test_report_flags_trials_stopped_early(tmp_path):
@@ -100,3 +111,39 @@ def test_report_flags_trials_stopped_early(tmp_path):
     assert (best["flip_r"], best["epochs"]) == (5, 2)
     assert "fewer than 2 epochs stopped early" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "ndcg_vs_r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_jobs_and_reuse_only_with_the_same_config(workdir, mini_config, monkeypatch, caplog):
+    """--jobs 2 gives the table --jobs 1 gives; a rerun reuses a finished trial only while
+    nothing in its config changed (here --epochs=2 trains it again)."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(mini_config))
+    files = [str(workdir / "mini.yaml")]
+    (workdir / "drop.test").write_text("dropout_prob choice [0.1,0.3]\n")
+    caplog.set_level(logging.INFO, logger="recbole_sigma")
+    tune(files, "drop.test", "hyperopt", model="GRU4Rec", jobs=2, output="par")
+    tune(files, "drop.test", "hyperopt", model="GRU4Rec", output="ser")
+    par, ser = (pd.read_csv(workdir / out / "results.csv").sort_values("dropout_prob")
+                .reset_index(drop=True) for out in ("par", "ser"))
+    columns = [c for c in ser if c.startswith(("dropout", "valid_", "test_", "config_"))]
+    pd.testing.assert_frame_equal(par[columns], ser[columns])
+    assert all(Path(workdir / f).is_file() for f in par["log_file"])
+
+    caplog.clear()
+    tune(files, "drop.test", "hyperopt", model="GRU4Rec", jobs=2, output="par")
+    assert caplog.text.count("reusing the finished trial") == 2
+    assert len(pd.read_csv(workdir / "par" / "results.csv")) == 2
+
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--epochs=2"])
+    (workdir / "one.test").write_text("dropout_prob choice [0.3]\n")
+    caplog.clear()
+    best = tune(files, "one.test", "hyperopt", model="GRU4Rec", output="ser")
+    assert "another config (epochs: 1 -> 2)" in caplog.text
+    assert list(pd.read_csv(workdir / "ser" / "results.csv")["epochs"]) == [1, 1, 2]
+    # the report shows this search's trials only
+    assert best["epochs"] == 2 and "Trials: 1;" in (workdir / "ser" / "results.md").read_text()
+
+
+def test_hyperopt_jobs_need_the_grid(workdir, tiny_files):
+    with pytest.raises(ValueError, match="--jobs 2 with --tool hyperopt --algo bayes"):
+        tune(*tiny_files, "hyperopt", algo="bayes", jobs=2)

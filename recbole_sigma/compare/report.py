@@ -32,14 +32,15 @@ COST_TITLES = {
 
 
 def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
-    """One row per (model, seed): valid_* and test_* metrics, then the costs."""
+    """One row per (model, seed): valid_* and test_* metrics, the costs, the run's log file and
+    the hash of its effective config."""
     rows = []
     for r in results:
         row = {"model": r.name, "seed": r.seed}
         row.update({f"valid_{k}": v for k, v in r.valid.items()})
         row.update({f"test_{k}": v for k, v in r.test.items()})
         row.update({k: asdict(r)[k] for k in COSTS})
-        row["memory_kind"] = r.memory_kind
+        row.update(memory_kind=r.memory_kind, log_file=r.log_file, config_hash=r.config_hash)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -151,7 +152,8 @@ def write_report(results: list[RunResult], output: Path, title: str, notes: str 
         f"# {title}\n\n{notes}"
         f"## Overall (mean ± std over seeds)\n\n{main_table(summary)}\n"
         f"Memory: `{kind}` (see `recbole_sigma/compare/memory.py`); s/epoch: training only; "
-        "infer ms/batch: median `full_sort_predict` time per full test batch.\n\n"
+        "infer ms/batch: median `full_sort_predict` time per full test batch. Each run's log "
+        "file and config hash: `runs.csv`.\n\n"
         "## Test metrics by history length (short 0-5, medium 6-20, long 21+ items)\n\n"
         f"{groups_table(group_summary)}\n![grouped test metrics](groups.png)\n"
     )

@@ -1,10 +1,11 @@
 """Train and evaluate several models on one dataset split, with the same seeds and evaluator.
 
 The dataset is loaded and split once per kind of data a model needs (its model type, sequence
-length and negative sampling; all sequential models share one), and reused for every model and
-seed. Before each model, the seeds (``init_seed``) and the train loader's shuffling generator are
-reset to the run's seed, so every model starts from the same random state. Data-related keys
-(batch sizes, split) are read from the first model's config that needs that kind of data.
+length and negative sampling; all sequential models share one), seeded with the comparison's
+first seed, and reused for every model and seed. Before each model, the seeds (``init_seed``) and
+the train loader's shuffling generator are reset to the run's seed, so every model starts from the
+same random state, in this process or in a ``--jobs`` worker. Data-related keys (batch sizes,
+split) are read from the first model's config that needs that kind of data.
 """
 
 import logging
@@ -14,13 +15,16 @@ from typing import Any, Optional
 
 import recbole.data.dataset as recbole_datasets
 from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_local_time, init_logger, init_seed
+from recbole.data import data_preparation
+from recbole.utils import get_local_time, init_seed
 
 from recbole_sigma.compare.grouped import evaluate_users
 from recbole_sigma.compare.memory import PeakMemory
 from recbole_sigma.compare.variants import Variant
-from recbole_sigma.quick_start import build_config, require_data
+from recbole_sigma.data.load import load_dataset
+from recbole_sigma.quick_start import build_config
+from recbole_sigma.reuse import effective_config
+from recbole_sigma.run_log import run_log
 from recbole_sigma.utils import get_model, get_trainer
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ class RunResult:
     memory_kind: str
     saved_model_file: Optional[str] = None
     recomputed_test: dict[str, float] = field(default_factory=dict)
+    log_file: Optional[str] = None
+    config_hash: str = ""
 
 
 def _data_key(config: Config) -> tuple:
@@ -66,65 +72,143 @@ class SharedSplits:
     def get(self, config: Config) -> tuple:
         key = _data_key(config)
         if key not in self._splits:
-            require_data(config)
-            dataset = create_dataset(config)
+            init_seed(config["seed"], config["reproducibility"])
+            dataset = load_dataset(config)
             logger.info(dataset)
             self._splits[key] = data_preparation(config, dataset)
         return self._splits[key]
 
 
-def run_one(
+def run_config(
     variant: Variant,
     seed: int,
     dataset: str,
-    splits: SharedSplits,
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
-    saved: bool = True,
-) -> RunResult:
-    """Train ``variant`` with ``seed`` on the shared split, then evaluate it on test per user."""
+) -> Config:
+    """The config of ``variant`` trained with ``seed``."""
     config = build_config(
         variant.model, dataset, config_file_list, {**(config_dict or {}), **variant.overrides}
     )
     config["seed"] = seed  # also over a --seed on the command line: the seeds are the runner's
-    init_logger(config)
-    train_data, valid_data, test_data = splits.get(config)
-    init_seed(seed, config["reproducibility"])
-    train_data.generator.manual_seed(seed)
-    net = get_model(variant.model)(config, train_data._dataset).to(config["device"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    # one file per variant and seed (RecBole's name has only the model and the second)
-    trainer.saved_model_file = os.path.join(
-        config["checkpoint_dir"], f"{variant.name}-seed{seed}-{get_local_time()}.pth"
-    )
-    logger.info("compare: %s, seed %d", variant.name, seed)
+    return config
 
-    progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
-    with PeakMemory(config["device"]) as train_memory:
-        _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=progress)
-    test = trainer.evaluate(test_data, load_best_model=saved, show_progress=progress)
-    with PeakMemory(config["device"]) as test_memory:
-        users = evaluate_users(trainer.model, test_data, config)
-    epoch_times = getattr(trainer, "epoch_times", [])
-    result = RunResult(
-        name=variant.name,
-        seed=seed,
-        valid=dict(valid),
-        test=dict(test),
-        groups=users.groups(),
-        epochs=len(epoch_times),
-        epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
-        parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
-        inference_ms=users.inference_ms(),
-        train_peak_mib=train_memory.mib,
-        inference_peak_mib=test_memory.mib,
-        memory_kind=train_memory.kind,
-        saved_model_file=trainer.saved_model_file if saved else None,
-        recomputed_test=users.overall(),
-    )
-    _check_against_recbole(result, config["metric_decimal_place"])
-    logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
+
+@dataclass(frozen=True)
+class RunTask:
+    """One run of a comparison. The split it trains on is built from ``split_variant``'s config
+    with ``first_seed``: the comparison's first run with this kind of data, as a serial run
+    (seed by seed, variants in order) builds it, whichever runs are reused or run elsewhere."""
+
+    variant: Variant
+    seed: int
+    dataset: str
+    split_variant: Variant
+    first_seed: int
+    config_file_list: Optional[list[str]] = None
+    config_dict: Optional[dict[str, Any]] = None
+    saved: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant.name} seed {self.seed}"
+
+    def config(self) -> Config:
+        return run_config(self.variant, self.seed, self.dataset, self.config_file_list,
+                          self.config_dict)
+
+    def split_config(self) -> Config:
+        return run_config(self.split_variant, self.first_seed, self.dataset,
+                          self.config_file_list, self.config_dict)
+
+    def settings(self) -> dict[str, Any]:
+        """The effective config (see ``recbole_sigma.reuse``), with the split's settings where
+        they differ (``split_from.<key>``)."""
+        settings = effective_config(self.config())
+        split = effective_config(self.split_config())
+        settings.update({f"split_from.{k}": v for k, v in split.items()
+                         if settings.get(k, ...) != v})
+        return settings
+
+
+def plan_runs(
+    variants: list[Variant],
+    dataset: str,
+    seeds: int = 1,
+    config_file_list: Optional[list[str]] = None,
+    config_dict: Optional[dict[str, Any]] = None,
+    saved: bool = True,
+) -> list[RunTask]:
+    """Every variant with seeds ``seed, seed+1, ...`` (``seed`` from the config), seed by seed."""
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    first_seed = build_config(variants[0].model, dataset, config_file_list, config_dict)["seed"]
+    configs = [run_config(v, first_seed, dataset, config_file_list, config_dict) for v in variants]
+    owners: dict[tuple, Variant] = {}
+    for v, config in zip(variants, configs, strict=True):
+        owners.setdefault(_data_key(config), v)
+    split_of = [owners[_data_key(c)] for c in configs]
+    return [
+        RunTask(v, first_seed + i, dataset, split, first_seed, config_file_list, config_dict,
+                saved)
+        for i in range(seeds)
+        for v, split in zip(variants, split_of, strict=True)
+    ]
+
+
+def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
+    """Train ``task.variant`` with ``task.seed`` on the shared split, then evaluate it on test per
+    user; the run logs to a file of its own."""
+    config = task.config()
+    variant, seed = task.variant, task.seed
+    with run_log(config, f"{variant.name}-seed{seed}") as log_file:
+        train_data, valid_data, test_data = splits.get(task.split_config())
+        init_seed(seed, config["reproducibility"])
+        train_data.generator.manual_seed(seed)
+        net = get_model(variant.model)(config, train_data._dataset).to(config["device"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+        # one file per variant and seed (RecBole's name has only the model and the second)
+        trainer.saved_model_file = os.path.join(
+            config["checkpoint_dir"], f"{variant.name}-seed{seed}-{get_local_time()}.pth"
+        )
+        logger.info("compare: %s, seed %d", variant.name, seed)
+
+        progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
+        saved = task.saved
+        with PeakMemory(config["device"]) as train_memory:
+            _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=progress)
+        test = trainer.evaluate(test_data, load_best_model=saved, show_progress=progress)
+        with PeakMemory(config["device"]) as test_memory:
+            users = evaluate_users(trainer.model, test_data, config)
+        epoch_times = getattr(trainer, "epoch_times", [])
+        result = RunResult(
+            name=variant.name,
+            seed=seed,
+            valid=dict(valid),
+            test=dict(test),
+            groups=users.groups(),
+            epochs=len(epoch_times),
+            epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
+            parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
+            inference_ms=users.inference_ms(),
+            train_peak_mib=train_memory.mib,
+            inference_peak_mib=test_memory.mib,
+            memory_kind=train_memory.kind,
+            saved_model_file=trainer.saved_model_file if saved else None,
+            recomputed_test=users.overall(),
+            log_file=log_file,
+        )
+        _check_against_recbole(result, config["metric_decimal_place"])
+        logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
     return result
+
+
+_WORKER_SPLITS = SharedSplits()  # in a worker process: the splits of its comparison's runs
+
+
+def run_in_worker(task: RunTask) -> RunResult:
+    """``run_one`` in a ``--jobs`` worker process (which serves one comparison)."""
+    return run_one(task, _WORKER_SPLITS)
 
 
 def _check_against_recbole(result: RunResult, decimals: int) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +98,22 @@ def _by_user_then_time(rows: list[readers.Row]) -> list[readers.Row]:
     return [rows[k] for k in order]
 
 
+def _read(reader: Callable[[Path], list[readers.Row]], path: Path) -> list[readers.Row]:
+    """``reader(path)``, which must give at least one row."""
+    rows = reader(path)
+    if not rows:
+        raise readers.DataFormatError(path, 1, "no interactions (the file is empty or has only "
+                                      "a header)", "convert a file with at least one rating")
+    return rows
+
+
+def check_name(name: str) -> None:
+    """A dataset name must be one plain file name: it becomes ``<out>/<name>/<name>.inter``."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise ValueError(f"dataset name {name!r} must be a plain name without '/', '\\' or "
+                         "'..' (it becomes <out>/<name>/<name>.inter); pass e.g. --name my-data")
+
+
 def read_source(name: str, source: Path | None = None) -> list[readers.Row]:
     """The rows of a shared dataset (see ``paths.SOURCES``) under ``source``, in file order."""
     if name not in SOURCES:
@@ -107,7 +123,7 @@ def read_source(name: str, source: Path | None = None) -> list[readers.Row]:
     if not path.is_file():
         raise FileNotFoundError(f"source file {path} not found; pass --source or set "
                                 "SIGMA_DATA_SOURCE to the shared datasets folder")
-    return READERS[spec.fmt](path)
+    return _read(READERS[spec.fmt], path)
 
 
 def convert_dataset(name: str, source: Path | None = None, out: Path = Path("dataset")) -> Summary:
@@ -117,12 +133,16 @@ def convert_dataset(name: str, source: Path | None = None, out: Path = Path("dat
 
 def convert_amazon_csv(path: Path, name: str, out: Path = Path("dataset")) -> Summary:
     """Amazon ratings CSV ``user,item,rating,timestamp`` -> atomic file (raw ids as tokens)."""
-    return write_inter(_by_user_then_time(readers.read_amazon_csv(Path(path))), out, name)
+    check_name(name)
+    rows = _read(readers.read_amazon_csv, Path(path))
+    return write_inter(_by_user_then_time(rows), out, name)
 
 
 def convert_movielens_dat(path: Path, name: str, out: Path = Path("dataset")) -> Summary:
     """MovieLens ``ratings.dat`` ``user::item::rating::timestamp`` -> atomic file."""
-    return write_inter(_by_user_then_time(readers.read_movielens_dat(Path(path))), out, name)
+    check_name(name)
+    rows = _read(readers.read_movielens_dat, Path(path))
+    return write_inter(_by_user_then_time(rows), out, name)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -156,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             names = sorted(SOURCES) if args.all else [args.dataset]
             done = [convert_dataset(n, args.source, args.out) for n in names]
-    except (readers.DataFormatError, FileNotFoundError) as err:
+    except (ValueError, FileNotFoundError) as err:  # DataFormatError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 1
     for s in done:

@@ -35,6 +35,11 @@ def default_source() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
 
 
+GENERIC_PROPERTIES = PROPERTIES_DIR / "_sequential.yaml"
+
+
 def properties_file(dataset: str) -> Path:
-    """The dataset's RecBole properties yaml (``properties/dataset/<name>.yaml``)."""
-    return PROPERTIES_DIR / f"{dataset}.yaml"
+    """The dataset's RecBole properties yaml (``properties/dataset/<name>.yaml``), else the
+    paper's protocol for any sequential dataset (``_sequential.yaml``)."""
+    own = PROPERTIES_DIR / f"{dataset}.yaml"
+    return own if own.is_file() else GENERIC_PROPERTIES

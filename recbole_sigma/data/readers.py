@@ -24,15 +24,34 @@ class DataFormatError(ValueError):
         super().__init__(f"{path}, line {line}: {problem}. Fix: {fix}")
 
 
+def _opener(path: Path):
+    return gzip.open if path.suffix == ".gz" else open
+
+
+def undecodable_line(path: Path, encoding: str = "utf-8") -> int:
+    """The 1-based number of the first line of ``path`` that is not ``encoding`` text (0: none)."""
+    with _opener(path)(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError:
+                return n
+    return 0
+
+
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield ``(1-based line number, line without newline)``; reject empty lines."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        for n, raw in enumerate(f, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                raise DataFormatError(path, n, "empty line", "delete blank lines from the file")
-            yield n, line
+    try:
+        with _opener(path)(path, "rt", encoding="utf-8", newline="") as f:
+            for n, raw in enumerate(f, 1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    raise DataFormatError(path, n, "empty line",
+                                          "delete blank lines from the file")
+                yield n, line
+    except UnicodeDecodeError as err:
+        raise DataFormatError(path, undecodable_line(path), f"not UTF-8 text ({err.reason})",
+                              "save the file as UTF-8") from None
 
 
 def _int_id(tok: str, path: Path, n: int, what: str) -> str:

@@ -13,28 +13,25 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from recbole_sigma.data.paths import SOURCES, properties_file
-from recbole_sigma.data.prepare import ensure_dataset
+from recbole_sigma.data.paths import SOURCES
 
 COLUMNS = ("dataset", "users", "items", "interactions", "avg len", "sparsity")
 
 
 def load_dataset(dataset: str, data_path: str | Path = "dataset", **overrides):
-    """Create the RecBole (sequential) dataset with ``properties/dataset/<dataset>.yaml``."""
-    from recbole.config import Config
-    from recbole.data import create_dataset
+    """The RecBole (sequential) dataset as training loads it: ``properties/dataset/<dataset>.yaml``
+    (else ``_sequential.yaml``), the same checks of the ``.inter`` file."""
+    from recbole_sigma.data.load import load_dataset as load_checked
+    from recbole_sigma.quick_start import build_config
 
-    files = [str(properties_file(dataset))] if properties_file(dataset).is_file() else []
     config_dict = {"data_path": str(data_path), "use_gpu": False, "show_progress": False,
                    "save_dataset": False, **overrides}
     argv, sys.argv = sys.argv, sys.argv[:1]  # RecBole's Config also parses sys.argv
     try:
-        config = Config(model="SASRec", dataset=dataset, config_file_list=files,
-                        config_dict=config_dict)
+        config = build_config("SASRec", dataset, config_dict=config_dict)
     finally:
         sys.argv = argv
-    ensure_dataset(dataset, config["data_path"])
-    return create_dataset(config)
+    return load_checked(config)
 
 
 def dataset_stats(dataset: str, data_path: str | Path = "dataset") -> dict[str, object]:
@@ -69,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in names:
             print(format_row(dataset_stats(name, args.data_path)), flush=True)
-    except FileNotFoundError as err:
+    except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -6,7 +6,11 @@ import torch.nn.functional as F
 
 
 class DSGate(nn.Module):
-    """DS gate, Eq. 4-6: G1(x) = SiLU(d(G0)) + sigmoid(d(G0)), G0 = Conv1d(Linear(x))."""
+    """DS gate, Eq. 4-6: G1(x) = SiLU(d(G0)) + sigmoid(d(G0)), G0 = Conv1d(Linear(x)).
+
+    ``Linear(x)`` is zeroed at padding before the conv, so the gate at a user's last item does
+    not read the Linear's bias from the padding that follows it.
+    """
 
     def __init__(self, hidden_size: int, kernel_size: int = 3) -> None:
         super().__init__()
@@ -14,8 +18,9 @@ class DSGate(nn.Module):
         self.conv = nn.Conv1d(hidden_size, hidden_size, kernel_size, padding=kernel_size // 2)
         self.dense = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        g0 = self.conv(self.linear(x).transpose(1, 2)).transpose(1, 2)  # (B, L, D)
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, L, D), mask (B, L, 1) -> gate (B, L, D)."""
+        g0 = self.conv((self.linear(x) * mask).transpose(1, 2)).transpose(1, 2)  # (B, L, D)
         d = self.dense(g0)  # (B, L, D)
         return F.silu(d) + torch.sigmoid(d)
 

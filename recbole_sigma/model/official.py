@@ -11,12 +11,15 @@ from recbole_sigma.ops import official_flip
 
 
 class OfficialGMambaBlock(nn.Module):
-    """Shared Mamba, length-blind flip, no flip-back, ``m * (1 + gate)``, mix 0.1/0.1/0.8."""
+    """Shared Mamba, fixed 45-position flip, no flip-back, ``m * (1 + gate)``, mix 0.1/0.1/0.8.
+
+    Nothing is masked: padding positions carry the padding embedding through every layer.
+    """
 
     def __init__(self, s: SigmaSettings, backend: str) -> None:
         super().__init__()
         d = s.hidden_size
-        self.flip_r, self.residual = s.flip_r, s.n_layers > 1
+        self.residual = s.n_layers > 1
         self.mamba = build_mamba(backend, d, s.d_state, s.d_conv, s.expand)
         self.dense1 = nn.Linear(d, d)
         self.dense2 = nn.Linear(d, d)
@@ -30,16 +33,16 @@ class OfficialGMambaBlock(nn.Module):
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, s.dropout_prob)
 
-    def _gate(self, h: torch.Tensor) -> torch.Tensor:
-        return self.gate_dropout(self.gate_silu(F.silu(h)) + self.gate_sigmoid(torch.sigmoid(h)))
-
-    def forward(self, x: torch.Tensor, seq_len: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, L, D); seq_len is unused: the authors' flip ignores true lengths."""
-        xf = official_flip(x, self.flip_r)  # (B, L, D)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, L, D), padding included -> (B, L, D)."""
+        xf = official_flip(x)  # (B, L, D)
         m, mf = self.mamba(torch.cat([x, xf])).chunk(2)
-        m = m * (1 + self._gate(x + self.dense1(x)))
-        mf = mf * (1 + self._gate(xf + self.dense2(xf)))
-        z = self.mix[2] * m + self.mix[1] * mf + self.mix[0] * self.fe_gru(x)
-        z = self.dropout(self.proj(z))
-        h = self.LayerNorm(z + x if self.residual else z)
-        return self.ffn(h) * mask
+        h1 = x + self.dense1(x)
+        h2 = xf + self.dense2(xf)
+        g1 = self.gate_dropout(self.gate_silu(F.silu(h1)) + self.gate_sigmoid(torch.sigmoid(h1)))
+        # the flipped gate's sigmoid path reads the forward gate g1, as in the authors' code
+        g2 = self.gate_dropout(self.gate_silu(F.silu(h2)) + self.gate_sigmoid(torch.sigmoid(g1)))
+        z = self.mix[2] * (m * g1 + m) + self.mix[1] * (mf * g2 + mf) + self.mix[0] * self.fe_gru(x)
+        h = self.dropout(self.proj(z))
+        h = self.LayerNorm(h + x if self.residual else h)
+        return self.ffn(h)

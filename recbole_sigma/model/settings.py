@@ -1,11 +1,14 @@
 """SIGMA's config keys: defaults (mirrored in properties/model/SIGMA.yaml) and validation."""
 
+import functools
+import warnings
 from dataclasses import dataclass, fields
 from typing import Any, Mapping, Union
 
 from recbole_sigma.mamba import BACKENDS
 
 VARIANTS = ("paper", "official")
+MAMBA_INITS = ("recbole", "mamba_ssm")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,10 @@ class SigmaSettings:
     use_ds_gate: bool = True
     use_fe_gru: bool = True
     share_mamba: bool = False
+    flip_back: bool = False
+    mix_residual: Union[bool, str] = "auto"
+    mix_init: tuple = (1.0, 1.0)
+    mamba_init: str = "recbole"
     group_by_length: Union[bool, str] = "auto"
     sigma_variant: str = "paper"
     mamba_backend: str = "auto"
@@ -33,8 +40,13 @@ class SigmaSettings:
 
 _POSITIVE = ("hidden_size", "n_layers", "d_state", "d_conv", "expand")
 _ODD_KERNELS = ("gate_conv_kernel", "gru_conv_kernel")
-_FLAGS = ("use_flip", "use_ds_gate", "use_fe_gru", "share_mamba")
-_CHOICES = {"sigma_variant": VARIANTS, "mamba_backend": BACKENDS, "loss_type": ("CE", "BPR")}
+_FLAGS = ("use_flip", "use_ds_gate", "use_fe_gru", "share_mamba", "flip_back")
+_CHOICES = {
+    "sigma_variant": VARIANTS,
+    "mamba_backend": BACKENDS,
+    "loss_type": ("CE", "BPR"),
+    "mamba_init": MAMBA_INITS,
+}
 
 
 def _bad(key: str, value: Any, want: str) -> ValueError:
@@ -72,5 +84,34 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
     group = values["group_by_length"]
     if not (isinstance(group, bool) or group == "auto"):
         raise _bad("group_by_length", group, "auto (on for the torch backend), True or False")
+    residual = values["mix_residual"]
+    if not (isinstance(residual, bool) or residual == "auto"):
+        raise _bad("mix_residual", residual, "auto (only with n_layers > 1), True or False")
+    mix = values["mix_init"]
+    if (
+        not isinstance(mix, (list, tuple))
+        or len(mix) != 2
+        or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in mix)
+    ):
+        raise _bad("mix_init", mix, "two numbers [a1, a2] (PF-Mamba, FE-GRU)")
+    values["mix_init"] = tuple(float(a) for a in mix)
     values["dropout_prob"] = float(dropout)
     return SigmaSettings(**values)
+
+
+def warn_if_flip_is_off(settings: SigmaSettings, max_len: int) -> None:
+    """Warn (once per process and values) when ``flip_r`` leaves nothing to flip: the flip
+    reverses the first ``n - flip_r`` of ``n <= max_len`` items, and reversing one item is none."""
+    if settings.use_flip and settings.flip_r >= max_len - 1:
+        _warn_flip_off(settings.flip_r, max_len)
+
+
+@functools.cache
+def _warn_flip_off(flip_r: int, max_len: int) -> None:
+    warnings.warn(
+        f"flip_r={flip_r} >= MAX_ITEM_LIST_LENGTH - 1 = {max_len - 1}: the partial flip reverses "
+        f"the first n - flip_r items of a sequence of n <= MAX_ITEM_LIST_LENGTH items, so it "
+        f"reverses nothing and SIGMA's flipped branch sees the sequence in its own order. Lower "
+        f"flip_r (properties/model/SIGMA.yaml) or raise MAX_ITEM_LIST_LENGTH",
+        UserWarning, stacklevel=2,
+    )

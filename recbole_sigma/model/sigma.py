@@ -40,10 +40,15 @@ class SIGMA(SequentialRecommender):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """RecBole's normal(0, 0.02) init everywhere but inside Mamba, which keeps its own init."""
+        """RecBole's init: normal(0, 0.02) for every Linear and Embedding (the padding row too),
+        zero Linear biases, LayerNorm 1/0. Like the authors' code it reaches inside Mamba
+        (in_proj, x_proj, dt_proj, out_proj: dt_proj's bias 0, so dt starts at softplus(0)),
+        unless ``mamba_init: mamba_ssm`` keeps Mamba's own init there; A_log, D, the convs
+        and the GRU keep their own init either way."""
+        keep_mamba = self.paper_variant and self.settings.mamba_init == "mamba_ssm"
         in_mamba = {id(sub) for m in self.modules() if hasattr(m, "A_log") for sub in m.modules()}
         for module in self.modules():
-            if id(module) in in_mamba:
+            if keep_mamba and id(module) in in_mamba:
                 continue
             if isinstance(module, (nn.Linear, nn.Embedding)):
                 module.weight.data.normal_(mean=0.0, std=0.02)
@@ -56,8 +61,8 @@ class SIGMA(SequentialRecommender):
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
         if not self.paper_variant:  # the authors' code lets padding reach the output
-            return self._encode(item_seq, item_seq_len)
-        if self.group_by_length:  # same scores, no work on padding
+            return self._encode_official(item_seq, item_seq_len)
+        if self.group_by_length:  # a row's output depends only on its own real items
             return by_length(self._encode, item_seq, item_seq_len)
         # padding after the longest real sequence cannot reach any output: skip it
         return self._encode(item_seq[:, : int(item_seq_len.max())], item_seq_len)
@@ -69,6 +74,13 @@ class SIGMA(SequentialRecommender):
         x = self.LayerNorm(self.dropout(self.item_embedding(item_seq))) * mask  # (B, L, D)
         for layer in self.layers:
             x = layer(x, item_seq_len, mask)
+        return self.gather_indexes(x, item_seq_len - 1)  # (B, D)
+
+    def _encode_official(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """As :meth:`_encode`, with nothing masked (the padding embedding row is not zero)."""
+        x = self.LayerNorm(self.dropout(self.item_embedding(item_seq)))  # (B, L, D)
+        for layer in self.layers:
+            x = layer(x)
         return self.gather_indexes(x, item_seq_len - 1)  # (B, D)
 
     def calculate_loss(self, interaction) -> torch.Tensor:

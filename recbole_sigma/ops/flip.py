@@ -24,9 +24,13 @@ def partial_flip(x: torch.Tensor, seq_len: torch.Tensor, r: int) -> torch.Tensor
     return torch.gather(x, 1, index)
 
 
-def official_flip(x: torch.Tensor, r: int) -> torch.Tensor:
-    """The authors' flip: reverse the first ``L - r`` padded positions, lengths ignored."""
-    if r < 0:
-        raise ValueError(f"flip_r must be >= 0, got {r}; set flip_r to 0 or a positive integer")
-    k = max(x.size(1) - r, 0)
+OFFICIAL_FLIP_LEN = 45  # the authors' code: flipped[:, :45] = x[:, :45].flip(1)
+
+
+def official_flip(x: torch.Tensor) -> torch.Tensor:
+    """The authors' flip: reverse the first 45 padded positions (all if L < 45), lengths ignored.
+
+    45 is L - r for their L = 50 and r = 5; it stays 45 for any L, as in their code.
+    """
+    k = min(OFFICIAL_FLIP_LEN, x.size(1))
     return torch.cat([x[:, :k].flip(1), x[:, k:]], dim=1)

@@ -2,12 +2,14 @@
 
 RecBole's own ``objective_function`` looks the model up by name inside ``recbole.model``; this one
 builds the config with the plugin's ``build_config`` (via ``quick_start.run``), trains with the
-checkpoint-safe trainer, and records each finished trial in the table before returning.
+checkpoint-safe trainer, and records each finished trial in the table before returning. A trial
+whose whole effective config is already in the table is not trained again.
 """
 
 from typing import Any, Optional
 
-from recbole_sigma.quick_start import run
+from recbole_sigma.quick_start import build_config, run
+from recbole_sigma.reuse import effective_config
 from recbole_sigma.tuning.results import TrialTable, trial_row
 
 
@@ -21,12 +23,20 @@ class Objective:
         self, params: dict[str, Any], config_file_list: Optional[list[str]] = None
     ) -> dict[str, Any]:
         params = {k: _plain(v) for k, v in params.items()}
-        done = self.table.find(params) if self.resume else None
+        settings = self.settings(params, config_file_list)
+        done = self.table.reuse(params, settings) if self.resume else None
         if done is not None:
             return self._from_row(done)
         result = run(self.model, self.dataset, config_file_list, dict(params), saved=True)
-        self.table.append(trial_row(params, result))
+        self.table.append(trial_row(params, result), params, settings)
         return result
+
+    def settings(
+        self, params: dict[str, Any], config_file_list: Optional[list[str]] = None
+    ) -> dict[str, Any]:
+        """The effective config of the trial with these values."""
+        config = build_config(self.model, self.dataset, config_file_list, dict(params))
+        return effective_config(config)
 
     def _from_row(self, row: dict[str, Any]) -> dict[str, Any]:
         """A trial finished by an earlier (interrupted) run, rebuilt from its table row."""

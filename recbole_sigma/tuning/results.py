@@ -1,12 +1,20 @@
-"""The tuning table: one CSV row per finished trial (written at once), Markdown and a plot."""
+"""The tuning table: one CSV row per finished trial (written at once), Markdown and a plot.
 
-import math
+Each row carries the hash of the trial's effective config (``recbole_sigma.reuse``), and
+``configs.jsonl`` the config itself, so a later search reuses a row only when nothing changed and
+can say what did. The report shows the trials of this search only (run or reused by it).
+"""
+
+import logging
 from pathlib import Path
 from typing import Any, Optional
 
 import pandas as pd
 
-CSV, MARKDOWN, PLOT = "results.csv", "results.md", "ndcg_vs_r.png"
+from recbole_sigma.reuse import ConfigRecords, config_hash
+
+CSV, MARKDOWN, PLOT, CONFIGS = "results.csv", "results.md", "ndcg_vs_r.png", "configs.jsonl"
+logger = logging.getLogger(__name__)
 
 
 def trial_row(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -14,8 +22,13 @@ def trial_row(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     row = dict(params)
     row.update({f"valid_{k}": v for k, v in result["best_valid_result"].items()})
     row.update({f"test_{k}": v for k, v in result["test_result"].items()})
-    row.update({k: result[k] for k in ("epochs", "train_seconds") if k in result})
+    row.update({k: result[k] for k in ("epochs", "train_seconds", "log_file") if k in result})
     return row
+
+
+def trial_label(params: dict[str, Any]) -> str:
+    """``"flip_r=3, n_layers=1"``: a trial's tuned values."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
 class TrialTable:
@@ -25,31 +38,62 @@ class TrialTable:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / CSV
+        self.configs = ConfigRecords(self.folder / CONFIGS)
         self.valid_column = f"valid_{valid_metric.lower()}"
         self.bigger = bigger
+        self.session_rows: set[int] = set()  # the rows this search ran or reused
 
     def read(self) -> pd.DataFrame:
-        return pd.read_csv(self.path) if self.path.is_file() else pd.DataFrame()
+        if not self.path.is_file():
+            return pd.DataFrame()
+        return pd.read_csv(self.path, dtype={"config_hash": str, "log_file": str})
 
-    def append(self, row: dict[str, Any]) -> None:
+    def append(self, row: dict[str, Any], params: Optional[dict[str, Any]] = None,
+               settings: Optional[dict[str, Any]] = None) -> None:
+        """Add a finished trial; with its tuned ``params`` and effective config ``settings``,
+        a later search can reuse it."""
+        if params is not None and settings is not None:
+            row = dict(row, config_hash=config_hash(settings))
+            self.configs.add({"config_hash": row["config_hash"], "label": trial_label(params),
+                              "config": settings})
         table = pd.concat([self.read(), pd.DataFrame([row])], ignore_index=True)
         partial = self.path.with_suffix(".csv.partial")
         table.to_csv(partial, index=False)
         partial.replace(self.path)
+        self.session_rows.add(len(table) - 1)
 
-    def find(self, params: dict[str, Any]) -> Optional[dict[str, Any]]:
-        """The row of an earlier trial with exactly these parameters, if one finished."""
+    def find(self, hash_: str) -> Optional[dict[str, Any]]:
+        """The latest row with this config hash, if that trial finished; marked as this
+        search's."""
         table = self.read()
-        if table.empty or not set(params) <= set(table.columns):
+        if table.empty or "config_hash" not in table:
             return None
-        hit = table
-        for name, value in params.items():
-            hit = hit[hit[name].map(lambda cell, v=value: _same(cell, v))]
-        return None if hit.empty else hit.iloc[-1].to_dict()
+        hit = table[table["config_hash"] == hash_]
+        if hit.empty:
+            return None
+        self.session_rows.add(int(hit.index[-1]))
+        return hit.iloc[-1].to_dict()
+
+    def reuse(self, params: dict[str, Any], settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """The row of a finished trial with this very effective config, else None; logs which,
+        and why an earlier trial with these values is not reused."""
+        hash_ = config_hash(settings)
+        row = self.find(hash_)
+        label = trial_label(params)
+        if row is not None:
+            logger.info("trial %s: reusing the finished trial in %s (same config %s)",
+                        label, self.path, hash_)
+            return row
+        why = self.configs.why_not_reused(label, settings)
+        if why is not None:
+            logger.info("trial %s: %s has it with another config (%s): training it again",
+                        label, self.path, why)
+        return None
 
     def ranked(self) -> pd.DataFrame:
-        """All trials, best validation score first, with a ``best`` column marking the winner."""
+        """This search's trials, best validation score first, a ``best`` column marking it."""
         table = self.read()
+        table = table.loc[sorted(i for i in self.session_rows if i < len(table))]
         if table.empty:
             return table
         table = table.sort_values(self.valid_column, ascending=not self.bigger, kind="stable")
@@ -72,12 +116,6 @@ class TrialTable:
         (self.folder / MARKDOWN).write_text("\n".join(lines))
         plot_ndcg_vs_r(table, self.folder / PLOT, self.bigger)
         return table.iloc[0].to_dict()
-
-
-def _same(cell: Any, value: Any) -> bool:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return isinstance(cell, (int, float)) and math.isclose(float(cell), float(value))
-    return str(cell) == str(value)
 
 
 def plot_ndcg_vs_r(table: pd.DataFrame, path: Path, bigger: bool = True) -> bool:

@@ -1,16 +1,16 @@
 """``tune_from_args``: the ``--hyper`` entry of ``run_recbole_sigma.py``."""
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from recbole_sigma.config import plugin_config_files
+from recbole_sigma.parallel import build_kernels, check_jobs
 from recbole_sigma.quick_start import build_config, require_data
+from recbole_sigma.run_log import console_log
 from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import TrialTable
-from recbole_sigma.tuning.space import read_space
+from recbole_sigma.tuning.space import ALGOS, read_space
 
 REPORTED_KEYS = ("epochs", "MAX_ITEM_LIST_LENGTH", "hidden_size", "d_state", "train_batch_size",
                  "learning_rate", "dropout_prob", "stopping_step", "seed")
@@ -22,11 +22,21 @@ def tune_from_args(
     """Tune ``args.model`` on ``args.dataset`` over ``args.hyper``; return the best table row.
 
     Results go to ``args.output`` (default ``tuning/<model>-<dataset>``): ``results.csv`` (one row
-    per finished trial, written as each trial ends), ``results.md`` and ``ndcg_vs_r.png``.
+    per finished trial, written as each trial ends), ``results.md`` and ``ndcg_vs_r.png``. A
+    trial whose whole effective config is already in ``results.csv`` is reused, not trained.
+    ``args.jobs`` trials run at once (hyperopt: the exhaustive grid; ray: at most that many).
     """
     params = read_space(args.hyper)
+    if args.algo not in ALGOS:
+        raise ValueError(f"unknown --algo {args.algo!r}: {' | '.join(ALGOS)}")
+    jobs = check_jobs(args.jobs)
+    if args.tool == "hyperopt" and args.algo != "exhaustive" and jobs > 1:
+        raise ValueError(f"--jobs {jobs} with --tool hyperopt --algo {args.algo}: hyperopt "
+                         "picks these trials one after another; use --algo exhaustive, or "
+                         "--tool ray for parallel random or bayes trials")
     config = build_config(args.model, args.dataset, config_file_list)
     require_data(config)
+    console_log(config)
     overrides = dict(config.cmd_config_dict)
     clash = sorted({p.name for p in params} & set(overrides))
     if clash:
@@ -41,15 +51,21 @@ def tune_from_args(
         # the plugin's YAML files too: the package Ray ships to workers has no properties/
         files = [str(Path(f).resolve()) for f in
                  plugin_config_files(args.model, args.dataset) + list(config_file_list or [])]
+        build_kernels([config])  # once, here: trials on this machine only load it
         tune_with_ray(params, table, args.model, args.dataset, files, fixed,
-                      config["epochs"], args.algo, args.max_evals, args.ray_address)
+                      config["epochs"], args.algo, args.max_evals, args.ray_address, args.jobs)
+    elif args.algo == "exhaustive":
+        from recbole_sigma.tuning.search_grid import tune_grid
+
+        tune_grid(Objective(args.model, args.dataset, table), params, config_file_list,
+                  args.max_evals, jobs)
     else:
         from recbole_sigma.tuning.search_hyperopt import tune_with_hyperopt
 
         tune_with_hyperopt(Objective(args.model, args.dataset, table), params, config_file_list,
                            args.algo, args.max_evals)
     fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS if k in config)
-    notes = [f"Command: `{shlex.join(['python', *sys.argv])}`", "",
+    notes = [f"Command: `{args.command}`", "",
              f"Tool: {args.tool} ({args.algo}); fixed settings: {fixed_settings}."]
     best = table.write_report(f"Tuning {args.model} on {args.dataset}", notes)
     if best is not None:

@@ -3,22 +3,35 @@
 Each trial reports after every validation (each ``eval_step`` epochs), so ASHA can stop it early.
 The report carries the current validation score (what ASHA compares), the best one so far, and the
 test metrics of the model at that best epoch; the test metrics are never used to choose.
+A trial whose effective config (plus the scheduler) is already in the table reports that row once
+and trains nothing.
 """
 
+import contextlib
+import logging
 import os
+import sys
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from ray.tune import Callback
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed
+from recbole.config import Config
+from recbole.data import data_preparation
+from recbole.utils import init_seed
 
 import recbole_sigma
+from recbole_sigma.data.load import load_dataset
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.tuning.results import TrialTable, trial_row
-from recbole_sigma.tuning.space import Param, ray_space
+from recbole_sigma.reuse import config_hash, effective_config
+from recbole_sigma.run_log import console_log, run_log
+from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
+from recbole_sigma.tuning.space import DEFAULT_EVALS, Param, ray_space
 from recbole_sigma.utils import get_model, get_trainer
+
+GRACE, REDUCTION = 1, 2  # ASHA: validations before a trial may stop; 1/REDUCTION go on
+SCHEDULER = f"Ray Tune ASHA, grace_period={GRACE}, reduction_factor={REDUCTION}"
+logger = logging.getLogger(__name__)
 
 
 class ReportEachValidation:
@@ -32,8 +45,25 @@ class ReportEachValidation:
         return score, result
 
 
+@contextlib.contextmanager
+def _no_command_line() -> Iterator[None]:
+    """Hide a Ray worker's own arguments (``--node-ip-address=...``) from RecBole's Config."""
+    argv = sys.argv
+    sys.argv = argv[:1]
+    try:
+        yield
+    finally:
+        sys.argv = argv
+
+
+def trial_settings(config: Config) -> dict[str, Any]:
+    """A Ray trial's effective config: ASHA may stop it early, so the scheduler is part of it."""
+    return dict(effective_config(config), scheduler=SCHEDULER)
+
+
 def train_trial(params: dict[str, Any], model: str, dataset: str,
-                config_file_list: Optional[list[str]], fixed: dict[str, Any]) -> None:
+                config_file_list: Optional[list[str]], fixed: dict[str, Any],
+                table_folder: str) -> None:
     """The Ray trainable: one RecBole training run, reporting every validation."""
     from ray.air import session
 
@@ -41,10 +71,27 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     torch.set_num_threads(max(cpus, 1))
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # set by Ray; RecBole would overwrite it
     config_dict = dict(fixed, **params, gpu_id=gpus, use_gpu=bool(gpus))
-    config = build_config(model, dataset, config_file_list, config_dict)
+    with _no_command_line():
+        config = build_config(model, dataset, config_file_list, config_dict)
+    console_log(config)
+    settings = trial_settings(config)
+    table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
+    done = table.reuse(params, settings)
+    if done is not None:
+        metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
+        session.report({"valid_score": done[table.valid_column],
+                        "best_valid_score": done[table.valid_column], "epochs": done["epochs"],
+                        "config_hash": done["config_hash"], "reused": True, **metrics})
+        return
+    hash_ = config_hash(settings)
+    table.configs.add({"config_hash": hash_, "label": trial_label(params), "config": settings})
+    with run_log(config):
+        _train(config, model, session, hash_)
+
+
+def _train(config: Config, model: str, session: Any, hash_: str) -> None:
     init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
+    train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(model)(config, train_data._dataset).to(config["device"])
     base = get_trainer(config["MODEL_TYPE"], config["model"])
@@ -59,7 +106,7 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
                         test_result=dict(test))
         epochs = len(getattr(trainer, "epoch_times", []))
         session.report({"valid_score": score, "best_valid_score": best["best_valid_score"],
-                        "epochs": epochs, **trial_row({}, best)})
+                        "epochs": epochs, "config_hash": hash_, **trial_row({}, best)})
 
     trainer.on_valid = report
     trainer.fit(train_data, valid_data, saved=False, show_progress=False)
@@ -84,8 +131,10 @@ def tune_with_ray(
     algo: str = "exhaustive",
     max_evals: Optional[int] = None,
     address: Optional[str] = None,
+    jobs: Optional[int] = None,
 ) -> None:
-    """Run the search on a local Ray (all CPUs) or the cluster at ``address``."""
+    """Run the search on a local Ray (all CPUs) or the cluster at ``address``, at most ``jobs``
+    trials at once (None: as many as there are CPUs, or GPUs)."""
     import ray
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler
@@ -100,7 +149,8 @@ def tune_with_ray(
     try:
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, model=model, dataset=dataset,
-                                 config_file_list=config_file_list, fixed=fixed),
+                                 config_file_list=config_file_list, fixed=fixed,
+                                 table_folder=str(table.folder.resolve())),
             trial_resources(ray.cluster_resources()),
         )
         mode = "max" if table.bigger else "min"
@@ -109,10 +159,11 @@ def tune_with_ray(
             param_space=ray_space(params, grid=algo == "exhaustive"),
             tune_config=tune.TuneConfig(
                 metric="valid_score", mode=mode,
-                scheduler=ASHAScheduler(max_t=max(max_epochs, 1), grace_period=1,
-                                        reduction_factor=2),
+                scheduler=ASHAScheduler(max_t=max(max_epochs, 1), grace_period=GRACE,
+                                        reduction_factor=REDUCTION),
                 search_alg=_searcher(algo),
-                num_samples=1 if algo == "exhaustive" else max_evals or 20),
+                num_samples=1 if algo == "exhaustive" else max_evals or DEFAULT_EVALS,
+                max_concurrent_trials=jobs),
             run_config=air.RunConfig(
                 name="ray", storage_path=str(table.folder.resolve()),
                 callbacks=[TableCallback(table, [p.name for p in params])], verbose=1),
@@ -134,7 +185,8 @@ def _searcher(algo: str) -> Any:
 
 
 class TableCallback(Callback):
-    """Appends each trial to the table when it ends (finished or stopped early by ASHA)."""
+    """Appends each trial to the table when it ends (finished or stopped early by ASHA); a
+    reused trial is only marked as this search's."""
 
     def __init__(self, table: TrialTable, names: list[str]) -> None:
         self.table, self.names = table, names
@@ -143,8 +195,12 @@ class TableCallback(Callback):
         result = trial.last_result or {}
         if "best_valid_score" not in result:
             return
+        if result.get("reused"):
+            self.table.find(result["config_hash"])
+            return
         row = {name: trial.config[name] for name in self.names}
         row.update({k: v for k, v in result.items() if k.startswith(("valid_", "test_"))})
         row.pop("valid_score")
-        row.update(epochs=result["epochs"], train_seconds=result["time_total_s"])
+        row.update(epochs=result["epochs"], train_seconds=result["time_total_s"],
+                   config_hash=result["config_hash"])
         self.table.append(row)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 TYPES = ("choice", "uniform", "quniform", "loguniform")
+ALGOS = ("exhaustive", "bayes", "random")
+DEFAULT_EVALS = 20  # trials of a random or bayes search without --max-evals
 
 
 class Param(NamedTuple):
@@ -33,11 +35,6 @@ def read_space(path: str | Path) -> list[Param]:
         values = ast.literal_eval(text) if kind == "choice" else ast.literal_eval(f"({text},)")
         params.append(Param(name, kind, tuple(values)))
     return params
-
-
-def grid_size(params: list[Param]) -> int:
-    """How many combinations the ``choice`` parameters make (what an exhaustive search runs)."""
-    return math.prod(len(p.values) for p in params if p.kind == "choice")
 
 
 def hyperopt_space(params: list[Param]) -> dict[str, Any]:

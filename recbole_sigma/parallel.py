@@ -1,0 +1,68 @@
+"""``--jobs N``: runs in N worker processes (started with ``spawn``), one torch thread each.
+
+Each run seeds itself, so a run gives the same result in a worker as in the main process. The
+CPU scan kernel is compiled in the main process before the workers start, so no worker waits for
+(or repeats) a build.
+"""
+
+import logging
+import multiprocessing
+import os
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+import torch
+from recbole.config import Config
+
+from recbole_sigma.ops.scan_cpu import cpu_kernel
+
+logger = logging.getLogger(__name__)
+
+
+def check_jobs(jobs: Optional[int]) -> int:
+    """``--jobs``, checked before any work starts (not given: 1)."""
+    if jobs is None:
+        return 1
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    return jobs
+
+
+def build_kernels(configs: Iterable[Config]) -> None:
+    """Compile the CPU scan kernel now if any of these runs needs it."""
+    if any(c["model"] == "SIGMA" and torch.device(c["device"]).type == "cpu" for c in configs):
+        cpu_kernel()
+
+
+def _start_worker(argv: list[str]) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    sys.argv = argv  # RecBole reads --key=value overrides from the command line
+
+
+def run_parallel(
+    function: Callable[[Any], Any], tasks: list[Any], jobs: int
+) -> Iterator[tuple[int, Any]]:
+    """``(index, function(task))`` for each task as it finishes, ``jobs`` at a time in workers.
+
+    A failed run does not stop the others: every run that finishes is yielded, then the first
+    failure is raised.
+    """
+    context = multiprocessing.get_context("spawn")
+    failures: list[tuple[int, BaseException]] = []
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                             initargs=(list(sys.argv),)) as pool:
+        futures: dict[Future, int] = {pool.submit(function, t): i for i, t in enumerate(tasks)}
+        for future in as_completed(futures):
+            index = futures[future]
+            error = future.exception()
+            if error is None:
+                yield index, future.result()
+            else:
+                logger.error("run %d of %d failed: %r", index + 1, len(tasks), error)
+                failures.append((index, error))
+    if failures:
+        index, error = failures[0]
+        raise RuntimeError(f"{len(failures)} of {len(tasks)} runs failed; "
+                           f"the first (run {index + 1}): {error!r}") from error

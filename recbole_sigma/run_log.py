@@ -1,0 +1,66 @@
+"""RecBole's logging (console, and a file per run), also for several runs in one process.
+
+RecBole's ``init_logger`` configures the root logger with ``logging.basicConfig``, which does
+nothing once the root logger has a handler: in one process (tuning trials, a comparison) every
+run after the first logged into the first run's file. Here the console handler is set up once and
+each run gets a file of its own (RecBole's name and format), closed when the run ends.
+"""
+
+import contextlib
+import hashlib
+import logging
+from pathlib import Path
+from typing import Iterator, Optional
+
+import colorlog
+from recbole.config import Config
+from recbole.utils import get_local_time
+from recbole.utils.logger import RemoveColorFilter, log_colors_config
+
+LOG_ROOT = Path("log")
+FILE_FORMAT = ("%(asctime)-15s %(levelname)s  %(message)s", "%a %d %b %Y %H:%M:%S")
+CONSOLE_FORMAT = ("%(log_color)s%(asctime)-15s %(levelname)s  %(message)s", "%d %b %H:%M")
+
+
+def log_level(config: Config) -> int:
+    """The level named by ``state`` (RecBole's default: INFO)."""
+    level = logging.getLevelName(str(config["state"] or "INFO").upper())
+    return level if isinstance(level, int) else logging.INFO
+
+
+def console_log(config: Config) -> None:
+    """Log to the console at ``state``'s level (one handler per process)."""
+    level = log_level(config)
+    root = logging.getLogger()
+    root.setLevel(level)
+    for handler in root.handlers:
+        if isinstance(handler.formatter, colorlog.ColoredFormatter):
+            handler.setLevel(level)
+            return
+    handler = logging.StreamHandler()
+    handler.setFormatter(colorlog.ColoredFormatter(*CONSOLE_FORMAT, log_colors=log_colors_config))
+    handler.setLevel(level)
+    root.addHandler(handler)
+
+
+@contextlib.contextmanager
+def run_log(config: Config, name: Optional[str] = None) -> Iterator[str]:
+    """Log to the console and to ``log/<model>/<name>-<dataset>-<time>-<md5>.log`` while the
+    block runs (``name`` defaults to the model); yields the file's path."""
+    console_log(config)
+    folder = LOG_ROOT / config["model"]
+    folder.mkdir(parents=True, exist_ok=True)
+    text = "".join(str(value) for value in config.final_config_dict.values())
+    digest = hashlib.md5(text.encode()).hexdigest()[:6]
+    path = folder / f"{name or config['model']}-{config['dataset']}-{get_local_time()}-{digest}.log"
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(*FILE_FORMAT))
+    handler.addFilter(RemoveColorFilter())
+    handler.setLevel(log_level(config))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield str(path)
+    finally:
+        root.removeHandler(handler)
+        handler.close()

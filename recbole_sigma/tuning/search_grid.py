@@ -1,0 +1,60 @@
+"""The exhaustive search: every combination of the ``choice`` values, in file order, ``jobs`` at
+a time (worker processes, one torch thread each; a trial gives the same result either way)."""
+
+import itertools
+import logging
+from typing import Any, Optional
+
+from recbole_sigma.parallel import build_kernels, run_parallel
+from recbole_sigma.quick_start import build_config, run
+from recbole_sigma.tuning.objective import Objective
+from recbole_sigma.tuning.results import trial_row
+from recbole_sigma.tuning.space import Param
+
+logger = logging.getLogger(__name__)
+
+
+def grid_points(params: list[Param], max_evals: Optional[int] = None) -> list[dict[str, Any]]:
+    """The grid in file order (the last parameter varies fastest), the first ``max_evals``."""
+    ranged = [p.name for p in params if p.kind != "choice"]
+    if ranged:
+        raise ValueError(f"the exhaustive search needs 'choice' values; {ranged} are ranges: "
+                         "use --algo random or --algo bayes, or list the values with choice")
+    points = [dict(zip([p.name for p in params], values, strict=True))
+              for values in itertools.product(*(p.values for p in params))]
+    return points[:max_evals] if max_evals else points
+
+
+def tune_grid(
+    objective: Objective,
+    params: list[Param],
+    config_file_list: Optional[list[str]],
+    max_evals: Optional[int] = None,
+    jobs: int = 1,
+) -> None:
+    """Run the grid; every finished trial is in ``objective.table`` as it ends."""
+    points = grid_points(params, max_evals)
+    if jobs == 1:
+        for point in points:
+            objective(point, config_file_list)
+        return
+    todo = []
+    for point in points:
+        settings = objective.settings(point, config_file_list)
+        if objective.table.reuse(point, settings) is None:
+            todo.append((point, settings))
+    if not todo:
+        return
+    model, dataset = objective.model, objective.dataset
+    build_kernels([build_config(model, dataset, config_file_list, todo[0][0])])
+    logger.info("tuning: %d trials, %d at a time in worker processes", len(todo), jobs)
+    tasks = [(model, dataset, config_file_list, point) for point, _ in todo]
+    for index, result in run_parallel(train_trial, tasks, jobs):
+        point, settings = todo[index]
+        objective.table.append(trial_row(point, result), point, settings)
+
+
+def train_trial(task: tuple[str, str, Optional[list[str]], dict[str, Any]]) -> dict[str, Any]:
+    """One trial in a worker process: ``quick_start.run`` with the tuned values."""
+    model, dataset, config_file_list, point = task
+    return run(model, dataset, config_file_list, dict(point), saved=True)
