@@ -93,6 +93,7 @@ def run_recbole_sigma(
     ``rank_parameter_digests``: each rank's :func:`parameter_digest` after training.
     """
     config = build_config(model, dataset, config_file_list, config_dict)
+    console_log(config)  # a conversion on first use is logged
     checked = require_data(config)  # before the config dump and the log files
     if resume:
         check_resume_file(resume, config)
