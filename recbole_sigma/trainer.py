@@ -1,5 +1,6 @@
 """RecBole trainers made to reload their own checkpoints on torch >= 2.6, to time epochs, and to
-train on CPU with denormals flushed to zero (``flush_denormal``, on by default).
+train on CPU with denormals flushed to zero (``flush_denormal``, on by default) and with freed
+memory kept for reuse (``keep_freed_memory``, on by default; :mod:`recbole_sigma.heap`).
 
 RecBole 1.2.1 calls ``torch.load(file)`` on the checkpoints it wrote itself; since torch 2.6 that
 defaults to ``weights_only=True`` and fails on the pickled ``Config`` inside. The patch below sets
@@ -15,6 +16,8 @@ from typing import Iterator
 import torch
 from recbole.trainer import Trainer
 from recbole.utils import get_trainer
+
+from recbole_sigma.heap import keep_freed_memory
 
 
 @contextlib.contextmanager
@@ -55,6 +58,12 @@ class CheckpointSafeMixin:
     """Mixed in front of a RecBole trainer class; see the module docstring."""
 
     epoch_times: list
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        on_cpu = torch.device(config["device"]).type == "cpu"
+        if on_cpu and config["keep_freed_memory"] is not False:
+            keep_freed_memory()
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
