@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from recbole_sigma.data.convert import read_source  # noqa: E402
+from recbole_sigma.heap import keep_freed_memory  # noqa: E402
 from recbole_sigma.ops import selective_scan, selective_scan_reference  # noqa: E402
 from recbole_sigma.trainer import denormals_flushed  # noqa: E402
 
@@ -189,6 +190,7 @@ def setting_batches(model, setting: str, mode: str, count: int) -> list[dict]:
 
 def build(name: str, setting: str, mode: str):
     torch.set_num_threads(int(os.environ["SIGMA_BENCH_THREADS"]))
+    keep_freed_memory()  # as the plugin's trainer does on CPU (keep_freed_memory)
     max_len, n_items = SETTINGS[setting][:2]
     model = make_model(name, max_len, n_items)
     return model, make_step(model, mode)
@@ -311,7 +313,8 @@ def markdown(scan: list[dict], models: list[dict], epochs: list[dict], run: dict
               "leave-one-out feeds them (train: every training prefix; infer: each user's test "
               "input), capped at L; every model sees the same batches. train = one step "
               "(forward, full-softmax CE over all items, backward, Adam; denormals flushed to "
-              "zero as the plugin's trainer does on CPU, for every model); infer = "
+              "zero and freed memory kept for reuse as the plugin's trainer does on CPU, for "
+              "every model); infer = "
               "`full_sort_predict`. Each model and (setting, mode) runs in its own process (in "
               "one process the models paid for each other's freed memory in page faults): one "
               "warm-up step, then the best of the timed steps, the same batches for every model. "

@@ -4,7 +4,8 @@ from typing import Any, Mapping
 
 from recbole_sigma.model.settings import sigma_settings, warn_if_flip_is_off
 
-FLAGS = ("flush_denormal", "drop_duplicates")  # defaults: properties/overall.yaml
+# defaults: properties/overall.yaml
+FLAGS = ("flush_denormal", "keep_freed_memory", "drop_duplicates")
 
 
 def check_config(config: Mapping[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """RecBole trainers made to reload their own checkpoints on torch >= 2.6, to resume a run
 exactly, to train with DDP on CPU ranks too, to time epochs, and to train on CPU with denormals
-flushed to zero (``flush_denormal``, on by default).
+flushed to zero (``flush_denormal``, on by default) and with freed memory kept for reuse
+(``keep_freed_memory``, on by default; :mod:`recbole_sigma.heap`).
 
 Checkpoints: RecBole 1.2.1 calls ``torch.load(file)`` on the checkpoints it wrote itself; since
 torch 2.6 that defaults to ``weights_only=True`` and fails on the pickled ``Config`` inside. The
@@ -32,6 +33,7 @@ from recbole.utils import get_trainer, set_color
 from torch.nn.parallel import DistributedDataParallel
 
 from recbole_sigma.distributed import all_gather, barrier, broadcast, global_rank
+from recbole_sigma.heap import keep_freed_memory
 from recbole_sigma.rng import rng_state, set_rng_state
 
 LAST_STATE_SUFFIX = "-last.pth"
@@ -125,6 +127,9 @@ class CheckpointSafeMixin:
         self._valid_result: Optional[dict] = None
         self._resumed_rng: Optional[list] = None
         self._resumed = False
+        on_cpu = torch.device(config["device"]).type == "cpu"
+        if on_cpu and config["keep_freed_memory"] is not False:
+            keep_freed_memory()
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         start = time.perf_counter()
