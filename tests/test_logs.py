@@ -20,8 +20,11 @@ def test_epoch_cap_run_reads_back_as_logged(workdir, tiny_config):
 
 
 def test_early_stopped_run_is_marked(workdir, tiny_config):
-    config = dict(tiny_config, epochs=10, stopping_step=1, learning_rate=0.0, state="INFO")
+    # stopping_step 0: the first epoch whose validation score is below the best ends the run
+    config = dict(tiny_config, epochs=15, stopping_step=0, learning_rate=0.01, state="INFO")
     run("SIGMA", "ml-tiny", config_dict=config)
     logged = _only_log(workdir)
-    assert logged.ended == "early stop" and logged.stopped_at == 0
-    assert len(logged.valid_scores) == 3  # no improvement after epoch 0: stops after epoch 2
+    assert logged.ended == "early stop"
+    assert logged.stopped_at == logged.best_epoch
+    assert len(logged.valid_scores) == logged.best_epoch + 2 < 15
+    assert logged.valid_scores[-1] < max(logged.valid_scores)

@@ -39,9 +39,12 @@ class LoggedRun:
 
     @property
     def best_epoch(self) -> Optional[int]:
+        """The epoch RecBole kept: the last one at the best score (it counts a tie as better)."""
         if not self.valid_scores:
             return None
-        return max(range(len(self.valid_scores)), key=self.valid_scores.__getitem__)
+        sign = -1 if self.params.get("valid_metric_bigger") == "False" else 1
+        best = max(sign * v for v in self.valid_scores)
+        return max(i for i, v in enumerate(self.valid_scores) if sign * v == best)
 
 
 def _parse_dict(text: str) -> dict[str, float]:
