@@ -22,8 +22,8 @@ def test_epoch_cap_run_reads_back_as_logged(workdir, tiny_config):
 def test_early_stopped_run_is_marked(workdir, tiny_config):
     # stopping_step 0: the first epoch whose validation score is below the best ends the run
     config = dict(tiny_config, epochs=15, stopping_step=0, learning_rate=0.01, state="INFO")
-    run("SIGMA", "ml-tiny", config_dict=config)
-    logged = _only_log(workdir)
+    run("GRU4Rec", "ml-tiny", config_dict=config)  # the log format is RecBole's, for any model
+    logged = _only_log(workdir, "GRU4Rec")
     assert logged.ended == "early stop"
     assert logged.stopped_at == logged.best_epoch
     assert len(logged.valid_scores) == logged.best_epoch + 2 < 15
