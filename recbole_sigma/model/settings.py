@@ -100,9 +100,11 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
 
 
 def warn_if_flip_is_off(settings: SigmaSettings, max_len: int) -> None:
-    """Warn (once per process and values) when ``flip_r`` leaves nothing to flip: the flip
+    """Warn (once per process and values) when the paper variant's ``flip_r`` leaves nothing to
+    flip (the official variant does not read it): the flip
     reverses the first ``n - flip_r`` of ``n <= max_len`` items, and reversing one item is none."""
-    if settings.use_flip and settings.flip_r >= max_len - 1:
+    paper = settings.sigma_variant == "paper"
+    if paper and settings.use_flip and settings.flip_r >= max_len - 1:
         _warn_flip_off(settings.flip_r, max_len)
 
 
