@@ -2,10 +2,10 @@
 
 from recbole.utils import get_model as get_recbole_model
 
-from recbole_sigma.model import SIGMA
+from recbole_sigma.model import SIGMA, GRU4Rec, SASRec
 from recbole_sigma.trainer import get_safe_trainer as get_trainer
 
-PLUGIN_MODELS = {"SIGMA": SIGMA}
+PLUGIN_MODELS = {"SIGMA": SIGMA, "SASRec": SASRec, "GRU4Rec": GRU4Rec}
 
 __all__ = ["PLUGIN_MODELS", "get_model", "get_trainer"]
 

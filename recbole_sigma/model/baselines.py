@@ -1,0 +1,52 @@
+"""RecBole's SASRec and GRU4Rec, encoding each batch in groups of similar length.
+
+Both encoders mask or never read the padding after a row's last real item (SASRec: causal
+attention that masks padded keys; GRU4Rec: a forward GRU), so the output at that item is the same
+whatever the width of the batch. ``by_length`` cuts the padding away group by group: same scores,
+several times less work on short-history data such as Amazon Beauty. The parameters, their
+names and init are RecBole's, so checkpoints load either way.
+"""
+
+import logging
+
+import torch
+from recbole.model.sequential_recommender import gru4rec, sasrec
+
+from recbole_sigma.ops.length_groups import by_length
+
+
+def group_by_length_on(config, model: str) -> bool:
+    """``group_by_length`` (auto | True | False, checked by ``check_config``; auto = on when
+    training on CPU) as a bool."""
+    value = config["group_by_length"]
+    on = torch.device(config["device"]).type == "cpu" if value == "auto" else bool(value)
+    logging.getLogger().info(f"{model}: RecBole's model, group_by_length={on}")
+    return on
+
+
+class SASRec(sasrec.SASRec):
+    """RecBole's SASRec; with ``group_by_length`` each length group is cut to its longest row."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.group_by_length = group_by_length_on(config, "SASRec")
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """item_seq (B, L) right-padded, item_seq_len (B,) -> (B, D)."""
+        if self.group_by_length:
+            return by_length(super().forward, item_seq, item_seq_len)
+        return super().forward(item_seq, item_seq_len)
+
+
+class GRU4Rec(gru4rec.GRU4Rec):
+    """RecBole's GRU4Rec; with ``group_by_length`` each length group is cut to its longest row."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.group_by_length = group_by_length_on(config, "GRU4Rec")
+
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """item_seq (B, L) right-padded, item_seq_len (B,) -> (B, D)."""
+        if self.group_by_length:
+            return by_length(super().forward, item_seq, item_seq_len)
+        return super().forward(item_seq, item_seq_len)
