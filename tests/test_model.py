@@ -149,12 +149,16 @@ def test_paper_variant_matches_the_equations_user_by_user(make_sigma, overrides)
 
 
 @pytest.mark.parametrize("max_len, n_layers", [(50, 1), (30, 2), (60, 1), (60, 2)])
-def test_official_variant_matches_the_authors_forward(make_sigma, max_len, n_layers):
+@pytest.mark.parametrize("group", [True, False])
+def test_official_variant_matches_the_authors_forward(make_sigma, max_len, n_layers, group):
+    """Trained-like weights; with one layer the batch is also encoded by length groups."""
     from reference_sigma import authors_batch, trained_like
 
-    model = make_sigma(sigma_variant="official", n_layers=n_layers).eval()
+    model = make_sigma(sigma_variant="official", n_layers=n_layers, group_by_length=group).eval()
+    assert model.group_by_length == (group and n_layers == 1)
     trained_like(model)
-    lengths = [1, 5, 22, 23, 30, max_len]
+    lengths = [n for n in (1, 5, 22, 23, 30, 44, 45, 46) if n < max_len - 1]
+    lengths += [max_len - 1, max_len]
     inter = batch(model, lengths, max_len, seed=2)
     seq, seq_len = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
     with torch.no_grad():

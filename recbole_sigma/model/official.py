@@ -1,5 +1,7 @@
 """The G-Mamba block as the authors' public code computes it (``sigma_variant: official``)."""
 
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,9 +35,10 @@ class OfficialGMambaBlock(nn.Module):
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, s.dropout_prob)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (B, L, D), padding included -> (B, L, D)."""
-        xf = official_flip(x)  # (B, L, D)
+    def forward(self, x: torch.Tensor, xf: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x (B, L, D), padding included -> (B, L, D). ``xf``: ``official_flip`` of the full-width
+        input when ``x`` is a cut of it (the flip reads positions up to 44)."""
+        xf = official_flip(x) if xf is None else xf  # (B, L, D)
         m, mf = self.mamba(torch.cat([x, xf])).chunk(2)
         h1 = x + self.dense1(x)
         h2 = xf + self.dense2(xf)

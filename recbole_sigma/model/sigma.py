@@ -11,6 +11,7 @@ from recbole_sigma.mamba import resolve_backend
 from recbole_sigma.model.gmamba import GMambaBlock
 from recbole_sigma.model.official import OfficialGMambaBlock
 from recbole_sigma.model.settings import sigma_settings
+from recbole_sigma.ops import official_flip
 from recbole_sigma.ops.length_groups import by_length
 
 
@@ -26,6 +27,8 @@ class SIGMA(SequentialRecommender):
         self.mamba_backend = resolve_backend(s.mamba_backend, config["device"])
         group = s.group_by_length
         self.group_by_length = self.mamba_backend == "torch" if group == "auto" else group
+        # the official variant's second layer reads the first one's output at padding positions
+        self.group_by_length &= self.paper_variant or s.n_layers == 1
         logging.getLogger().info(
             f"SIGMA: variant={s.sigma_variant}, mamba_backend={self.mamba_backend} "
             f"(asked: {s.mamba_backend}), group_by_length={self.group_by_length}"
@@ -61,6 +64,8 @@ class SIGMA(SequentialRecommender):
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
         if not self.paper_variant:  # the authors' code lets padding reach the output
+            if self.group_by_length and len(self.layers) == 1:
+                return self._encode_official_one_layer(item_seq, item_seq_len)
             return self._encode_official(item_seq, item_seq_len)
         if self.group_by_length:  # a row's output depends only on its own real items
             return by_length(self._encode, item_seq, item_seq_len)
@@ -82,6 +87,21 @@ class SIGMA(SequentialRecommender):
         for layer in self.layers:
             x = layer(x)
         return self.gather_indexes(x, item_seq_len - 1)  # (B, D)
+
+    def _encode_official_one_layer(
+        self, item_seq: torch.Tensor, item_seq_len: torch.Tensor
+    ) -> torch.Tensor:
+        """:meth:`_encode_official` for one layer, by length groups. The output at a row's last
+        item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the GRU's conv) and the flipped
+        input up to n - 1, which is flipped at full width first (it reads padding up to 44)."""
+        x = self.LayerNorm(self.dropout(self.item_embedding(item_seq)))  # (B, L, D)
+        pair = torch.stack([x, official_flip(x)], dim=2)  # (B, L, 2, D)
+        layer = self.layers[0]
+
+        def encode(cut: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
+            return self.gather_indexes(layer(cut[:, :, 0], cut[:, :, 1]), lens - 1)  # (G, D)
+
+        return by_length(encode, pair, item_seq_len, look_ahead=1)
 
     def calculate_loss(self, interaction) -> torch.Tensor:
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])

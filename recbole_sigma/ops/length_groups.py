@@ -26,18 +26,20 @@ def by_length(
     encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     item_seq: torch.Tensor,
     item_seq_len: torch.Tensor,
+    look_ahead: int = 0,
 ) -> torch.Tensor:
     """``encode(item_seq, item_seq_len) -> (B, D)`` evaluated group by group, rows in order.
 
-    item_seq: (B, L) right-padded; item_seq_len: (B,). Each group's ``item_seq`` is cut to the
-    group's longest row before ``encode`` sees it.
+    item_seq: (B, L, ...) right-padded; item_seq_len: (B,). Each group's ``item_seq`` is cut to
+    the group's longest row plus ``look_ahead`` positions (for an encoder that reads that far
+    past a row's last item) before ``encode`` sees it.
     """
     groups = length_groups(item_seq_len)
     if len(groups) == 1:
-        return encode(item_seq[:, : int(item_seq_len.max())], item_seq_len)
+        return encode(item_seq[:, : int(item_seq_len.max()) + look_ahead], item_seq_len)
     outs = []
     for rows in groups:
         lens = item_seq_len[rows]  # (G,)
-        outs.append(encode(item_seq[rows, : int(lens.max())], lens))  # (G, D)
+        outs.append(encode(item_seq[rows, : int(lens.max()) + look_ahead], lens))  # (G, D)
     order = torch.cat(groups)  # (B,) original row of each output row, in group order
     return torch.cat(outs)[torch.argsort(order)]  # (B, D) back in batch order
