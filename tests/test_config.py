@@ -4,11 +4,12 @@ import sys
 
 import pytest
 import yaml
-from recbole.model.sequential_recommender import SASRec
+from recbole.model.sequential_recommender import NARM, SASRec
 from recbole.utils import ModelType
 
 from recbole_sigma import SIGMA
 from recbole_sigma.config import Config
+from recbole_sigma.model import baselines
 from recbole_sigma.quick_start import load_data_and_model, run
 from recbole_sigma.utils import get_model, get_trainer
 
@@ -49,7 +50,9 @@ def test_recbole_models_get_the_plugin_protocol_too(argv):
 
 
 def test_get_model():
-    assert get_model("SIGMA") is SIGMA and get_model("SASRec") is SASRec
+    assert get_model("SIGMA") is SIGMA and get_model("SASRec") is baselines.SASRec
+    assert issubclass(get_model("SASRec"), SASRec)  # RecBole's model, encoded by length groups
+    assert get_model("NARM") is NARM
     with pytest.raises(ValueError, match="unknown model 'Sigma'"):
         get_model("Sigma")
     with pytest.raises(ValueError, match="unknown model 'Sigma'"):
