@@ -165,6 +165,8 @@ def load_data_and_model(model_file: str) -> tuple:
     """
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
+    # numpy aliases RecBole's metrics use (np.float, ...), set in Config.__init__, not on unpickling
+    config.compatibility_settings()
     config["single_spec"], config["local_rank"] = True, 0
     on_gpu = bool(config["gpu_id"]) and torch.cuda.is_available()
     config["device"] = torch.device("cuda" if on_gpu else "cpu")

@@ -19,7 +19,7 @@ from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
 from recbole_sigma.data.load import load_dataset
-from recbole_sigma.trainer import load_checkpoint
+from recbole_sigma.trainer import read_checkpoint
 from recbole_sigma.utils import get_model
 
 
@@ -61,18 +61,7 @@ def recommend(
     as ``(item token, score)`` best first. ``dataset``, if given, must be the checkpoint's."""
     if topk < 1:
         raise ValueError(f"topk must be at least 1, got {topk}")
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"no checkpoint file at {checkpoint}")
-    try:
-        saved = load_checkpoint(str(checkpoint))
-    except Exception as err:  # torch.load: RuntimeError, UnpicklingError, EOFError, ...
-        raise ValueError(
-            f"{checkpoint} is not a readable checkpoint ({type(err).__name__}: {err}); it may be "
-            "cut short (a run stopped while saving) or another kind of file: pass a .pth file "
-            "that training wrote under saved/"
-        ) from None
-    if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
-        raise ValueError(f"{checkpoint} is not a RecBole checkpoint (needs config, state_dict)")
+    saved = read_checkpoint(checkpoint)
     config = saved["config"]
     if dataset is not None and dataset != config["dataset"]:
         raise ValueError(

@@ -56,6 +56,24 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """Load a RecBole checkpoint, or raise naming the file when it is missing, unreadable or
+    not one (it needs ``config`` and ``state_dict``)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no checkpoint file at {path}")
+    try:
+        saved = load_checkpoint(str(path))
+    except Exception as err:  # torch.load: RuntimeError, UnpicklingError, EOFError, ...
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(err).__name__}: {err}); it may be "
+            "cut short (a run stopped while saving) or another kind of file: pass a .pth file "
+            "that training wrote under saved/"
+        ) from None
+    if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
+        raise ValueError(f"{path} is not a RecBole checkpoint (needs config, state_dict)")
+    return saved
+
+
 def last_state_file(checkpoint: str) -> str:
     """Where the run that keeps its best epoch in ``checkpoint`` writes its last epoch."""
     return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX

@@ -82,14 +82,20 @@ def _batch_hits(scores, positive_u, positive_i, k: int) -> tuple[torch.Tensor, t
     return hits.cpu(), torch.bincount(positive_u, minlength=len(scores)).cpu()
 
 
+def check_metrics(metrics: list[str]) -> list[str]:
+    """The config's ``metrics`` in lower case; a ValueError unless grouped evaluation has them."""
+    names = [m.lower() for m in metrics]
+    unknown = [m for m in names if m not in _METRICS]
+    if unknown:
+        raise ValueError(f"grouped evaluation supports {sorted(_METRICS)}, not {unknown}")
+    return names
+
+
 @torch.no_grad()
 def evaluate_users(model: torch.nn.Module, eval_data, config) -> UserEval:
     """Full-ranking evaluation of ``model`` on ``eval_data``, one metric row per user."""
     topk = list(config["topk"])
-    names = [m.lower() for m in config["metrics"]]
-    unknown = [m for m in names if m not in _METRICS]
-    if unknown:
-        raise ValueError(f"grouped evaluation supports {sorted(_METRICS)}, not {unknown}")
+    names = check_metrics(config["metrics"])
     device = config["device"]
     n_items = eval_data._dataset.item_num
     model.eval()

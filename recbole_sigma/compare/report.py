@@ -75,7 +75,8 @@ def _cell(mean: float, std: float, digits: int) -> str:
     return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
 
 
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: the header, then one line per row."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -97,7 +98,7 @@ def main_table(summary: pd.DataFrame) -> str:
         row += [_cell(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
         row += [_cell(s[f"{c}_mean"], s[f"{c}_std"], 0 if c == "parameters" else 1) for c in COSTS]
         rows.append(row)
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
 def groups_table(summary: pd.DataFrame) -> str:
@@ -108,7 +109,7 @@ def groups_table(summary: pd.DataFrame) -> str:
         + [_cell(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
         for _, s in summary.iterrows()
     ]
-    return _markdown(["model", "group", "users"] + metrics, rows)
+    return markdown_table(["model", "group", "users"] + metrics, rows)
 
 
 def groups_plot(summary: pd.DataFrame, path: Path) -> None:

@@ -198,7 +198,8 @@ def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
             recomputed_test=users.overall(),
             log_file=log_file,
         )
-        _check_against_recbole(result, config["metric_decimal_place"])
+        check_against_recbole(variant.name, result.test, result.recomputed_test,
+                              config["metric_decimal_place"])
         logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
     return result
 
@@ -211,11 +212,11 @@ def run_in_worker(task: RunTask) -> RunResult:
     return run_one(task, _WORKER_SPLITS)
 
 
-def _check_against_recbole(result: RunResult, decimals: int) -> None:
-    """The per-user evaluation must reproduce RecBole's test result (to its rounding)."""
-    for key, value in result.test.items():
-        mine = result.recomputed_test.get(key)
-        if mine is None or abs(round(mine, decimals) - value) > 1.5 * 10**-decimals:
-            raise RuntimeError(
-                f"{result.name}: grouped evaluation gives {key}={mine}, RecBole {value}"
-            )
+def check_against_recbole(
+    name: str, recbole: dict[str, float], mine: dict[str, float], decimals: int
+) -> None:
+    """The per-user evaluation (``mine``) must reproduce RecBole's result (to its rounding)."""
+    for key, value in recbole.items():
+        got = mine.get(key)
+        if got is None or abs(round(got, decimals) - value) > 1.5 * 10**-decimals:
+            raise RuntimeError(f"{name}: grouped evaluation gives {key}={got}, RecBole {value}")
