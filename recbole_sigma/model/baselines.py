@@ -24,12 +24,13 @@ def group_by_length_on(config, model: str) -> bool:
     return on
 
 
-class SASRec(sasrec.SASRec):
-    """RecBole's SASRec; with ``group_by_length`` each length group is cut to its longest row."""
+class LengthGrouped:
+    """Mixin for a RecBole sequential model: ``forward`` by length groups when
+    ``group_by_length``, each group cut to its longest row."""
 
-    def __init__(self, config, dataset):
+    def __init__(self, config, dataset) -> None:
         super().__init__(config, dataset)
-        self.group_by_length = group_by_length_on(config, "SASRec")
+        self.group_by_length = group_by_length_on(config, type(self).__name__)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> (B, D)."""
@@ -38,15 +39,9 @@ class SASRec(sasrec.SASRec):
         return super().forward(item_seq, item_seq_len)
 
 
-class GRU4Rec(gru4rec.GRU4Rec):
-    """RecBole's GRU4Rec; with ``group_by_length`` each length group is cut to its longest row."""
+class SASRec(LengthGrouped, sasrec.SASRec):
+    """RecBole's SASRec, by length groups on CPU."""
 
-    def __init__(self, config, dataset):
-        super().__init__(config, dataset)
-        self.group_by_length = group_by_length_on(config, "GRU4Rec")
 
-    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
-        """item_seq (B, L) right-padded, item_seq_len (B,) -> (B, D)."""
-        if self.group_by_length:
-            return by_length(super().forward, item_seq, item_seq_len)
-        return super().forward(item_seq, item_seq_len)
+class GRU4Rec(LengthGrouped, gru4rec.GRU4Rec):
+    """RecBole's GRU4Rec, by length groups on CPU."""
