@@ -1,6 +1,9 @@
-"""The results table read back from real RecBole log files."""
+"""The results table read back from real RecBole log files, and from resumed runs' logs (text in
+the format of real ones)."""
 
-from recbole_sigma.compare.logs import read_log, table
+from datetime import datetime, timedelta
+
+from recbole_sigma.compare.logs import join_resumed, read_log, table
 from recbole_sigma.quick_start import run
 
 
@@ -27,4 +30,110 @@ def test_early_stopped_run_is_marked(workdir, tiny_config):
     assert logged.ended == "early stop"
     assert logged.stopped_at == logged.best_epoch
     assert len(logged.valid_scores) == logged.best_epoch + 2 < 15
-    assert logged.valid_scores[-1] < max(logged.valid_scores)
+    assert logged.valid_scores[max(logged.valid_scores)] < max(logged.valid_scores.values())
+
+
+CHECKPOINT = "saved/SIGMA-Nov-29-2026_09-25-27.pth"
+TEST = "OrderedDict([('hit@10', 0.0618), ('ndcg@10', 0.0334), ('mrr@10', 0.0247)])"
+
+
+def _log(tmp_path, start: str, scores: dict[int, float], *, resumed_from=None, best=0.0,
+         stopped_at=None, test=TEST, checkpoint=CHECKPOINT):
+    """A SIGMA log as RecBole and the plugin write it: the config, the resume, then per epoch
+    training, validation and (when the score is at least ``best``) the checkpoint."""
+    time = datetime.strptime(start, "%a %d %b %Y %H:%M:%S")
+    path = tmp_path / f"SIGMA-amazon-beauty-{time:%b-%d-%Y_%H-%M-%S}-abc123.log"
+
+    def at(message: str) -> str:
+        nonlocal time
+        time += timedelta(seconds=30)
+        return f"{time:%a %d %b %Y %H:%M:%S} INFO  {message}"
+
+    lines = [at(""), "General Hyper Parameters:", "gpu_id = 0", "seed = 2020",
+             "checkpoint_dir = saved", "", "Training Hyper Parameters:", "epochs = 10",
+             "stopping_step = 2", "valid_metric = NDCG@10", "valid_metric_bigger = True", "",
+             "Other Hyper Parameters: ", "sigma_variant = paper", "", "",
+             at("amazon-beauty"), "The number of users: 22364", at("Trainable parameters: 947714")]
+    if resumed_from is not None:
+        lines.append(at(f"Checkpoint loaded. Resume training from epoch {resumed_from}"))
+    lines.append(at(f"The last epoch's state goes to {checkpoint[:-4]}-last.pth (for --resume)"))
+    for epoch, score in scores.items():
+        lines += [at(f"epoch {epoch} training [time: {100 + 2 * epoch}.00s, train loss: 500.1234]"),
+                  at(f"epoch {epoch} evaluating [time: 9.50s, valid_score: {score:.6f}]"),
+                  at("valid result: "),
+                  f"hit@10 : {2 * score:.4f}    ndcg@10 : {score:.4f}    mrr@10 : {score / 2:.4f}"]
+        if score >= best:
+            best = score
+            lines.append(at(f"Saving current: {checkpoint}"))
+    if stopped_at is not None:
+        lines.append(at(f"Finished training, best eval result in epoch {stopped_at}"))
+    if test:
+        lines += [at(f"Loading model structure and parameters from {checkpoint}"),
+                  at(f"best valid : OrderedDict([('hit@10', {2 * best:.4f}), ('ndcg@10', "
+                     f"{best:.4f}), ('mrr@10', {best / 2:.4f})])"),
+                  at(f"test result: {test}")]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _interrupted_and_resumed(tmp_path):
+    # best epoch 3 (a tie with epoch 2 counts as better), interrupted after epoch 5
+    first = _log(tmp_path, "Sun 29 Nov 2026 09:25:19",
+                 {0: .01, 1: .02, 2: .03, 3: .03, 4: .025, 5: .028}, test="")
+    # resumed from epoch 3's checkpoint: epochs 4 and 5 trained again, best 6, early stop at 9
+    resumed = _log(tmp_path, "Sun 29 Nov 2026 13:30:18",
+                   {4: .032, 5: .029, 6: .032, 7: .031, 8: .030, 9: .027},
+                   resumed_from=4, best=.03, stopped_at=6)
+    return first, resumed
+
+
+def test_resumed_run_is_one_row(tmp_path):
+    first, resumed = _interrupted_and_resumed(tmp_path)
+    (logged,) = join_resumed([read_log(first), read_log(resumed)])
+    assert logged.paths == [first, resumed]
+    assert logged.ended == "early stop" and logged.best_epoch == 6
+    assert sorted(logged.valid_scores) == list(range(10))
+    assert logged.valid_scores[5] == 0.029  # the retrained epoch, not the interrupted one
+    assert logged.best_valid == {"hit@10": 0.064, "ndcg@10": 0.032, "mrr@10": 0.016}
+    assert logged.test == {"hit@10": 0.0618, "ndcg@10": 0.0334, "mrr@10": 0.0247}
+    row = table([logged], ["sigma_variant"]).splitlines()[2]
+    # the mean of 12 training lines (epochs 4 and 5 twice) of 100 s + 2 s per epoch
+    assert row.startswith("| SIGMA | paper | 2020 | 10 | early stop | 6 | 109 | 0.0320 | "
+                          "0.0618 | 0.0334 | 0.0247 | ")
+    assert f"[{first.name}]({first.name}), [{resumed.name}]({resumed.name}) |" in row
+
+
+def test_resumed_log_alone_has_no_best_epoch(tmp_path):
+    _, resumed = _interrupted_and_resumed(tmp_path)
+    (logged,) = join_resumed([read_log(resumed)])
+    assert logged.ended == "early stop, resumed at epoch 4 (earlier log not given)"
+    assert logged.best_epoch is None and logged.best_valid == {}
+    assert ("| 6 | early stop, resumed at epoch 4 (earlier log not given) |  | 113 | nan | "
+            "0.0618 |") in table([logged], [])
+
+
+def test_chain_of_resumes_in_any_order(tmp_path):
+    start = _log(tmp_path, "Mon 30 Nov 2026 08:00:00", {0: .01, 1: .02, 2: .03}, test="")
+    # from the last epoch's state, twice; the second resume trains to the epoch cap
+    middle = _log(tmp_path, "Mon 30 Nov 2026 09:00:00", {3: .04, 4: .035}, resumed_from=3,
+                  best=.03, test="")
+    end = _log(tmp_path, "Mon 30 Nov 2026 10:00:00", {5: .045, 6: .05, 7: .04, 8: .03, 9: .02},
+               resumed_from=5, best=.04)
+    (logged,) = join_resumed([read_log(end), read_log(start), read_log(middle)])
+    assert logged.paths == [start, middle, end]
+    assert logged.ended == "epoch cap" and logged.best_epoch == 6
+    assert len(logged.valid_scores) == 10 and logged.best_valid["ndcg@10"] == 0.05
+    # without the middle log, the last one does not follow the first (its epochs 3-4 are missing)
+    alone = join_resumed([read_log(start), read_log(end)])[1]
+    assert alone.paths == [end] and alone.best_epoch is None
+
+
+def test_unrelated_runs_stay_apart(tmp_path):
+    other = _log(tmp_path, "Sun 29 Nov 2026 10:00:00", {0: .02, 1: .01}, stopped_at=0,
+                 checkpoint="saved/SIGMA-Nov-29-2026_10-00-05.pth")
+    first, resumed = _interrupted_and_resumed(tmp_path)
+    runs = join_resumed([read_log(p) for p in (resumed, other, first)])
+    assert [r.paths for r in runs] == [[other], [first, resumed]]  # in the order of first logs
+    assert [r.best_epoch for r in runs] == [0, 6]
+    (alone, fresh) = join_resumed([read_log(resumed), read_log(other)])
+    assert alone.best_epoch is None and fresh.best_epoch == 0

@@ -1,12 +1,16 @@
 """A results table from RecBole log files: how each run ended, its best validation and its test.
 
     python -m recbole_sigma.compare.logs log/SIGMA/*.log --keys sigma_variant dropout_prob
+
+A run continued with ``--resume`` writes a second log that starts at the resumed epoch; the logs
+of one run given together (the same checkpoint file) make one row.
 """
 
 import argparse
 import ast
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -16,35 +20,82 @@ _TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
 _STOPPED = re.compile(r"Finished training, best eval result in epoch (\d+)")
 _TEST = re.compile(r"(?:test result|compare: \S+ seed \d+ test)\s*:?\s*(.*)$")
 _METRIC = re.compile(r"([a-z]+@\d+) : ([\d.]+)")
+_SAVED = re.compile(r"Saving current: (.+\.pth)$")
+_LAST_STATE = re.compile(r"The last epoch's state goes to (.+)-last\.pth \(for --resume\)")
+_RESUMED = re.compile(r"Checkpoint loaded\. Resume training from epoch (\d+)")
+_TIME_FORMAT = "%a %d %b %Y %H:%M:%S"  # recbole.utils.init_logger's file date format
 
 
 @dataclass
 class LoggedRun:
-    """What one RecBole log file says about its run."""
+    """What the RecBole log files of one run say about it (one file, or a run and its resumes)."""
 
-    path: Path
+    paths: list[Path]
     params: dict[str, str]
-    valid_scores: list[float] = field(default_factory=list)
-    epoch_seconds: list[float] = field(default_factory=list)
-    best_valid: dict[str, float] = field(default_factory=dict)
+    valid_scores: dict[int, float] = field(default_factory=dict)  # by epoch
+    valid_results: dict[int, dict[str, float]] = field(default_factory=dict)  # by epoch
+    epoch_seconds: list[float] = field(default_factory=list)  # every training line
     test: dict[str, float] = field(default_factory=dict)
     stopped_at: Optional[int] = None  # best epoch reported by early stopping
+    checkpoint: Optional[str] = None  # file name of the run's best-epoch checkpoint
+    resumed_from: Optional[int] = None  # first epoch of the first log, if that log was resumed
+    started: Optional[datetime] = None  # time of the first log's first line
 
     @property
     def ended(self) -> str:
-        """'early stop', 'epoch cap' or 'not finished' (no test result in the log)."""
+        """'early stop', 'epoch cap' or 'not finished' (no test result in the log), and whether
+        the run's earlier epochs are missing."""
         if not self.test:
-            return "not finished"
-        return "early stop" if self.stopped_at is not None else "epoch cap"
+            ended = "not finished"
+        else:
+            ended = "early stop" if self.stopped_at is not None else "epoch cap"
+        if self.resumed_from is not None:
+            ended += f", resumed at epoch {self.resumed_from} (earlier log not given)"
+        return ended
 
     @property
     def best_epoch(self) -> Optional[int]:
-        """The epoch RecBole kept: the last one at the best score (it counts a tie as better)."""
-        if not self.valid_scores:
+        """The epoch RecBole kept: the last one at the best score (it counts a tie as better);
+        None when no epoch was validated or the epochs before a resume are missing."""
+        if not self.valid_scores or self.resumed_from is not None:
             return None
         sign = -1 if self.params.get("valid_metric_bigger") == "False" else 1
-        best = max(sign * v for v in self.valid_scores)
-        return max(i for i, v in enumerate(self.valid_scores) if sign * v == best)
+        best = max(sign * v for v in self.valid_scores.values())
+        return max(e for e, v in self.valid_scores.items() if sign * v == best)
+
+    @property
+    def best_valid(self) -> dict[str, float]:
+        """The validation result of the best epoch (empty if unknown)."""
+        return self.valid_results.get(self.best_epoch, {})
+
+    def continues(self, earlier: "LoggedRun") -> bool:
+        """Whether this log resumed the run of ``earlier``: the same checkpoint, and resumed
+        after an epoch that ``earlier`` validated."""
+        return (self.resumed_from is not None and self.checkpoint is not None
+                and self.checkpoint == earlier.checkpoint
+                and self.resumed_from - 1 in earlier.valid_scores)
+
+    def then(self, resumed: "LoggedRun") -> "LoggedRun":
+        """This run continued by the log ``resumed``: its epochs from the resumed one on replace
+        ours; the ending and test are the resumed log's."""
+        first = resumed.resumed_from
+
+        def joined(ours: dict, theirs: dict) -> dict:
+            return {e: v for e, v in ours.items() if e < first} | theirs
+
+        return LoggedRun(
+            paths=self.paths + resumed.paths,
+            params=resumed.params,
+            valid_scores=joined(self.valid_scores, resumed.valid_scores),
+            valid_results=joined(self.valid_results, resumed.valid_results),
+            epoch_seconds=self.epoch_seconds + resumed.epoch_seconds,
+            test=resumed.test,
+            # a resume of a finished run that trains nothing ends as that run did
+            stopped_at=resumed.stopped_at if resumed.valid_scores else self.stopped_at,
+            checkpoint=self.checkpoint,
+            resumed_from=self.resumed_from,
+            started=self.started,
+        )
 
 
 def _parse_dict(text: str) -> dict[str, float]:
@@ -55,28 +106,54 @@ def _parse_dict(text: str) -> dict[str, float]:
     return {k: float(v) for k, v in ast.literal_eval(text).items()}
 
 
+def _start_time(first_line: str) -> Optional[datetime]:
+    try:
+        return datetime.strptime(" ".join(first_line.split()[:5]), _TIME_FORMAT)
+    except ValueError:
+        return None
+
+
 def read_log(path: Path) -> LoggedRun:
     """Parse one RecBole log file (written by ``recbole.utils.init_logger``)."""
-    run = LoggedRun(path=path, params={})
+    run = LoggedRun(paths=[path], params={})
     lines = path.read_text(errors="replace").splitlines()
-    valid_results = []
+    run.started = _start_time(lines[0] if lines else "")
+    epoch = None  # the epoch of the last evaluating line
     for i, line in enumerate(lines):
         if m := _PARAM.match(line):
             run.params.setdefault(m.group(1), m.group(2).strip())
         elif m := _EPOCH.search(line):
-            run.valid_scores.append(float(m.group(2)))
-        elif line.rstrip().endswith("valid result:") and i + 1 < len(lines):
-            valid_results.append({k: float(v) for k, v in _METRIC.findall(lines[i + 1])})
+            epoch = int(m.group(1))
+            run.valid_scores[epoch] = float(m.group(2))
+        elif line.rstrip().endswith("valid result:") and epoch is not None and i + 1 < len(lines):
+            run.valid_results[epoch] = {k: float(v) for k, v in _METRIC.findall(lines[i + 1])}
         elif m := _TRAIN.search(line):
             run.epoch_seconds.append(float(m.group(2)))
         elif m := _STOPPED.search(line):
             run.stopped_at = int(m.group(1))
         elif m := _TEST.search(line):
             run.test = _parse_dict(m.group(1))
-    best = run.best_epoch
-    if best is not None and best < len(valid_results):
-        run.best_valid = valid_results[best]
+        elif m := _SAVED.search(line):
+            run.checkpoint = Path(m.group(1)).name
+        elif m := _LAST_STATE.search(line):
+            run.checkpoint = Path(m.group(1) + ".pth").name
+        elif m := _RESUMED.search(line):
+            run.resumed_from = int(m.group(1))
     return run
+
+
+def join_resumed(runs: list[LoggedRun]) -> list[LoggedRun]:
+    """One run per training: in order of start time, each resumed log joins the run it
+    continues; the runs keep the order of their first log in ``runs``."""
+    joined: dict[int, LoggedRun] = {}  # by the index of the run's first log in ``runs``
+    order = sorted(range(len(runs)), key=lambda i: runs[i].started or datetime.min)
+    for i in order:
+        into = next((j for j, run in joined.items() if runs[i].continues(run)), None)
+        if into is None:
+            joined[i] = runs[i]
+        else:
+            joined[into] = joined[into].then(runs[i])
+    return [joined[i] for i in sorted(joined)]
 
 
 def table(runs: list[LoggedRun], keys: list[str]) -> str:
@@ -88,7 +165,7 @@ def table(runs: list[LoggedRun], keys: list[str]) -> str:
         secs = sum(r.epoch_seconds) / len(r.epoch_seconds) if r.epoch_seconds else float("nan")
         best = r.best_epoch
         cells = [
-            r.params.get("model", r.path.name.split("-")[0]),
+            r.params.get("model", r.paths[0].name.split("-")[0]),
             *(r.params.get(k, "") for k in keys),
             r.params.get("seed", ""),
             str(len(r.valid_scores)),
@@ -97,7 +174,7 @@ def table(runs: list[LoggedRun], keys: list[str]) -> str:
             f"{secs:.0f}",
             f"{r.best_valid.get('ndcg@10', float('nan')):.4f}",
             *(f"{r.test[k]:.4f}" if k in r.test else "" for k in ("hit@10", "ndcg@10", "mrr@10")),
-            f"[{r.path.name}]({r.path.name})",
+            ", ".join(f"[{p.name}]({p.name})" for p in r.paths),
         ]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
@@ -108,7 +185,7 @@ def main() -> None:
     parser.add_argument("logs", nargs="+", type=Path, help="RecBole .log files")
     parser.add_argument("--keys", nargs="*", default=[], help="config keys to show as columns")
     args = parser.parse_args()
-    print(table([read_log(p) for p in args.logs], args.keys), end="")
+    print(table(join_resumed([read_log(p) for p in args.logs]), args.keys), end="")
 
 
 if __name__ == "__main__":
