@@ -11,7 +11,6 @@ The "file" row must equal RecBole's own result for that checkpoint (it is checke
 """
 
 import argparse
-import gzip
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -20,24 +19,19 @@ import numpy as np
 import torch
 
 from recbole_sigma.compare.grouped import evaluate_users
-from recbole_sigma.data.paths import SOURCES, default_source
+from recbole_sigma.data.convert import read_source
 from recbole_sigma.quick_start import load_data_and_model
 
-SOURCE = default_source() / SOURCES["amazon-beauty"].path  # S3Rec ids and order, day timestamps
 
-
-def read_users(path: Path) -> dict[str, list[tuple[str, int]]]:
-    """user token -> [(item token, day timestamp), ...] in file order."""
+def read_users() -> dict[str, list[tuple[str, float]]]:
+    """user token -> [(item token, day timestamp), ...] in the shared source's file order."""
     users = defaultdict(list)
-    with gzip.open(path, "rt") as f:
-        next(f)
-        for line in f:
-            user, item, t = line.split("\t")
-            users[user].append((item, int(t)))
+    for user, item, t in read_source("amazon-beauty"):
+        users[user].append((item, t))
     return users
 
 
-def reorder(rows: list[tuple[str, int]], how: str, rng: random.Random) -> list[str]:
+def reorder(rows: list[tuple[str, float]], how: str, rng: random.Random) -> list[str]:
     """Items with each run of equal timestamps kept, reversed or shuffled."""
     out, run = [], []
     for item, t in rows + [("", -1)]:
@@ -84,7 +78,7 @@ def main() -> None:
     config, model, dataset, _, _, test_data = load_data_and_model(args.checkpoint)
     model.eval()
     recbole_test = evaluate_users(model, test_data, config).overall()
-    users = read_users(SOURCE)
+    users = read_users()
     orders = [("file", 0), ("reversed", 0)] + [("shuffled", s) for s in range(args.shuffles)]
     print(f"checkpoint {Path(args.checkpoint).name} ({config['model']}, "
           f"{config['sigma_variant'] if 'sigma_variant' in config else ''})")

@@ -2,11 +2,11 @@
 
 from typing import Any, Mapping
 
+from recbole_sigma.model.baselines import LengthGrouped
 from recbole_sigma.model.settings import sigma_settings, warn_if_flip_is_off
 
 # defaults: properties/overall.yaml
 FLAGS = ("flush_denormal", "keep_freed_memory", "drop_duplicates")
-GROUPED_BASELINES = ("SASRec", "GRU4Rec")  # recbole_sigma/model/baselines.py
 GROUP_VALUES = ("auto", True, False)
 
 
@@ -24,7 +24,8 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"config key 'epochs' must be an integer >= 1, got {epochs!r}: without a training "
             "epoch the test metrics would be those of an untrained model; pass e.g. --epochs=1"
         )
-    if config["model"] in GROUPED_BASELINES and config["group_by_length"] not in GROUP_VALUES:
+    grouped = {model.__name__ for model in LengthGrouped.__subclasses__()}
+    if config["model"] in grouped and config["group_by_length"] not in GROUP_VALUES:
         raise ValueError(
             f"config key 'group_by_length' must be auto, True or False, got "
             f"{config['group_by_length']!r}; fix it in your YAML or pass --group_by_length=auto "

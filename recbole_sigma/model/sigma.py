@@ -64,7 +64,7 @@ class SIGMA(SequentialRecommender):
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
         if not self.paper_variant:  # the authors' code lets padding reach the output
-            if self.group_by_length and len(self.layers) == 1:
+            if self.group_by_length:  # only with one layer (see __init__)
                 return self._encode_official_one_layer(item_seq, item_seq_len)
             return self._encode_official(item_seq, item_seq_len)
         if self.group_by_length:  # a row's output depends only on its own real items
