@@ -3,6 +3,7 @@
 from typing import Any, Mapping
 
 from recbole_sigma.model.baselines import LengthGrouped
+from recbole_sigma.model.mamba4rec import check_mamba4rec
 from recbole_sigma.model.settings import sigma_settings, warn_if_flip_is_off
 
 # defaults: properties/overall.yaml
@@ -31,5 +32,7 @@ def check_config(config: Mapping[str, Any]) -> None:
             f"{config['group_by_length']!r}; fix it in your YAML or pass --group_by_length=auto "
             f"(default: properties/model/{config['model']}.yaml)"
         )
+    if config["model"] == "Mamba4Rec":
+        check_mamba4rec(config)
     if config["model"] == "SIGMA":
         warn_if_flip_is_off(sigma_settings(config), config["MAX_ITEM_LIST_LENGTH"])

@@ -2,10 +2,10 @@
 
 from recbole.utils import get_model as get_recbole_model
 
-from recbole_sigma.model import SIGMA, GRU4Rec, SASRec
+from recbole_sigma.model import SIGMA, GRU4Rec, Mamba4Rec, SASRec
 from recbole_sigma.trainer import get_safe_trainer as get_trainer
 
-PLUGIN_MODELS = {"SIGMA": SIGMA, "SASRec": SASRec, "GRU4Rec": GRU4Rec}
+PLUGIN_MODELS = {"SIGMA": SIGMA, "SASRec": SASRec, "GRU4Rec": GRU4Rec, "Mamba4Rec": Mamba4Rec}
 
 __all__ = ["PLUGIN_MODELS", "get_model", "get_trainer"]
 
@@ -18,5 +18,6 @@ def get_model(name: str) -> type:
         return get_recbole_model(name)
     except (ValueError, ImportError):  # RecBole's search imports its lightgbm/xgboost models
         raise ValueError(
-            f"unknown model {name!r}: use SIGMA or a RecBole model name (SASRec, GRU4Rec, ...)"
+            f"unknown model {name!r}: use SIGMA, Mamba4Rec or a RecBole model name "
+            "(SASRec, GRU4Rec, ...)"
         ) from None

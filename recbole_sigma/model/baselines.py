@@ -15,12 +15,12 @@ from recbole.model.sequential_recommender import gru4rec, sasrec
 from recbole_sigma.ops.length_groups import by_length
 
 
-def group_by_length_on(config, model: str) -> bool:
+def group_by_length_on(config, model: str, source: str) -> bool:
     """``group_by_length`` (auto | True | False, checked by ``check_config``; auto = on when
     training on CPU) as a bool."""
     value = config["group_by_length"]
     on = torch.device(config["device"]).type == "cpu" if value == "auto" else bool(value)
-    logging.getLogger().info(f"{model}: RecBole's model, group_by_length={on}")
+    logging.getLogger().info(f"{model}: {source}, group_by_length={on}")
     return on
 
 
@@ -28,9 +28,11 @@ class LengthGrouped:
     """Mixin for a RecBole sequential model: ``forward`` by length groups when
     ``group_by_length``, each group cut to its longest row."""
 
+    source = "RecBole's model"
+
     def __init__(self, config, dataset) -> None:
         super().__init__(config, dataset)
-        self.group_by_length = group_by_length_on(config, type(self).__name__)
+        self.group_by_length = group_by_length_on(config, type(self).__name__, self.source)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> (B, D)."""

@@ -5,17 +5,17 @@ import logging
 import torch
 import torch.nn as nn
 from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.model.loss import BPRLoss
 
 from recbole_sigma.mamba import resolve_backend
 from recbole_sigma.model.gmamba import GMambaBlock
 from recbole_sigma.model.official import OfficialGMambaBlock
+from recbole_sigma.model.scoring import DotProductScoring, build_loss, init_like_recbole
 from recbole_sigma.model.settings import sigma_settings
 from recbole_sigma.ops import official_flip
 from recbole_sigma.ops.length_groups import by_length
 
 
-class SIGMA(SequentialRecommender):
+class SIGMA(DotProductScoring, SequentialRecommender):
     """Item embedding, ``n_layers`` G-Mamba blocks, last real position scored against all items."""
 
     def __init__(self, config, dataset):
@@ -39,7 +39,7 @@ class SIGMA(SequentialRecommender):
         self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=1e-12)
         block = GMambaBlock if self.paper_variant else OfficialGMambaBlock
         self.layers = nn.ModuleList(block(s, self.mamba_backend) for _ in range(s.n_layers))
-        self.loss_fct = BPRLoss() if s.loss_type == "BPR" else nn.CrossEntropyLoss()
+        self.loss_fct = build_loss(s.loss_type)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -51,15 +51,8 @@ class SIGMA(SequentialRecommender):
         keep_mamba = self.paper_variant and self.settings.mamba_init == "mamba_ssm"
         in_mamba = {id(sub) for m in self.modules() if hasattr(m, "A_log") for sub in m.modules()}
         for module in self.modules():
-            if keep_mamba and id(module) in in_mamba:
-                continue
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                module.weight.data.normal_(mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                module.bias.data.zero_()
-            elif isinstance(module, nn.LayerNorm):
-                module.weight.data.fill_(1.0)
-                module.bias.data.zero_()
+            if not (keep_mamba and id(module) in in_mamba):
+                init_like_recbole(module)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """item_seq (B, L) right-padded, item_seq_len (B,) -> user representation (B, D)."""
@@ -102,22 +95,3 @@ class SIGMA(SequentialRecommender):
             return self.gather_indexes(layer(cut[:, :, 0], cut[:, :, 1]), lens - 1)  # (G, D)
 
         return by_length(encode, pair, item_seq_len, look_ahead=1)
-
-    def calculate_loss(self, interaction) -> torch.Tensor:
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        pos_items = interaction[self.POS_ITEM_ID]
-        if self.loss_type == "BPR":
-            pos_score = (seq_output * self.item_embedding(pos_items)).sum(-1)  # (B,)
-            neg_items = interaction[self.NEG_ITEM_ID]
-            neg_score = (seq_output * self.item_embedding(neg_items)).sum(-1)  # (B,)
-            return self.loss_fct(pos_score, neg_score)
-        logits = seq_output @ self.item_embedding.weight.t()  # (B, n_items)
-        return self.loss_fct(logits, pos_items)
-
-    def predict(self, interaction) -> torch.Tensor:
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(-1)  # (B,)
-
-    def full_sort_predict(self, interaction) -> torch.Tensor:
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return seq_output @ self.item_embedding.weight.t()  # (B, n_items)
