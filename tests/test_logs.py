@@ -16,6 +16,7 @@ def test_epoch_cap_run_reads_back_as_logged(workdir, tiny_config):
     result = run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=2, state="INFO"))
     logged = _only_log(workdir)
     assert logged.ended == "epoch cap" and len(logged.valid_scores) == 2
+    assert sorted(logged.train_losses) == [0, 1] and min(logged.train_losses.values()) > 0
     assert logged.test == dict(result["test_result"])
     assert logged.best_valid == dict(result["best_valid_result"])
     assert logged.params["sigma_variant"] == "paper"
@@ -58,7 +59,8 @@ def _log(tmp_path, start: str, scores: dict[int, float], *, resumed_from=None, b
         lines.append(at(f"Checkpoint loaded. Resume training from epoch {resumed_from}"))
     lines.append(at(f"The last epoch's state goes to {checkpoint[:-4]}-last.pth (for --resume)"))
     for epoch, score in scores.items():
-        lines += [at(f"epoch {epoch} training [time: {100 + 2 * epoch}.00s, train loss: 500.1234]"),
+        lines += [at(f"epoch {epoch} training [time: {100 + 2 * epoch}.00s, train loss: "
+                     f"{10_000 * score:.4f}]"),
                   at(f"epoch {epoch} evaluating [time: 9.50s, valid_score: {score:.6f}]"),
                   at("valid result: "),
                   f"hit@10 : {2 * score:.4f}    ndcg@10 : {score:.4f}    mrr@10 : {score / 2:.4f}"]
@@ -94,6 +96,7 @@ def test_resumed_run_is_one_row(tmp_path):
     assert logged.ended == "early stop" and logged.best_epoch == 6
     assert sorted(logged.valid_scores) == list(range(10))
     assert logged.valid_scores[5] == 0.029  # the retrained epoch, not the interrupted one
+    assert sorted(logged.train_losses) == list(range(10)) and logged.train_losses[5] == 290.0
     assert logged.best_valid == {"hit@10": 0.064, "ndcg@10": 0.032, "mrr@10": 0.016}
     assert logged.test == {"hit@10": 0.0618, "ndcg@10": 0.0334, "mrr@10": 0.0247}
     row = table([logged], ["sigma_variant"]).splitlines()[2]

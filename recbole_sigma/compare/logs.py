@@ -16,7 +16,7 @@ from typing import Optional
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
 _EPOCH = re.compile(r"epoch (\d+) evaluating \[time: [\d.]+s, valid_score: ([\d.]+)\]")
-_TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s")
+_TRAIN = re.compile(r"epoch (\d+) training \[time: ([\d.]+)s(?:, train loss: ([\d.]+)\])?")
 _STOPPED = re.compile(r"Finished training, best eval result in epoch (\d+)")
 _TEST = re.compile(r"(?:test result|compare: \S+ seed \d+ test)\s*:?\s*(.*)$")
 _METRIC = re.compile(r"([a-z]+@\d+) : ([\d.]+)")
@@ -35,6 +35,7 @@ class LoggedRun:
     valid_scores: dict[int, float] = field(default_factory=dict)  # by epoch
     valid_results: dict[int, dict[str, float]] = field(default_factory=dict)  # by epoch
     epoch_seconds: list[float] = field(default_factory=list)  # every training line
+    train_losses: dict[int, float] = field(default_factory=dict)  # by epoch (one loss only)
     test: dict[str, float] = field(default_factory=dict)
     stopped_at: Optional[int] = None  # best epoch reported by early stopping
     checkpoint: Optional[str] = None  # file name of the run's best-epoch checkpoint
@@ -89,6 +90,7 @@ class LoggedRun:
             valid_scores=joined(self.valid_scores, resumed.valid_scores),
             valid_results=joined(self.valid_results, resumed.valid_results),
             epoch_seconds=self.epoch_seconds + resumed.epoch_seconds,
+            train_losses=joined(self.train_losses, resumed.train_losses),
             test=resumed.test,
             # a resume of a finished run that trains nothing ends as that run did
             stopped_at=resumed.stopped_at if resumed.valid_scores else self.stopped_at,
@@ -129,6 +131,8 @@ def read_log(path: Path) -> LoggedRun:
             run.valid_results[epoch] = {k: float(v) for k, v in _METRIC.findall(lines[i + 1])}
         elif m := _TRAIN.search(line):
             run.epoch_seconds.append(float(m.group(2)))
+            if m.group(3) is not None:
+                run.train_losses[int(m.group(1))] = float(m.group(3))
         elif m := _STOPPED.search(line):
             run.stopped_at = int(m.group(1))
         elif m := _TEST.search(line):
