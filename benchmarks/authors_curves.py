@@ -7,8 +7,8 @@ Ours come from RecBole log files (a run and its ``--resume`` logs are joined); t
 their notebook ``RecMamba.ipynb`` (github.com/ziwliu-cityu/SIMGA, commit 36d459cf), same protocol
 (Beauty 5-core, batch 2048, Adam lr 1e-3, seed 2020; one L4 GPU, mamba-ssm 1.1.4, RecBole 1.2.0):
 their Mamba4Rec run "raw" (21 Jul 2024 09:10) and their SIGMA run "SIGMA" (21 Jul 2024 13:08,
-904,517 parameters: the run behind their logged test .0761 / .0452 / .0358). The notebook prints
-only some epochs of each; the rest are blank.
+904,517 parameters: the run behind their logged test .0761 / .0452 / .0358). Their numbers were
+read from the notebook twice, independently.
 """
 
 import argparse
@@ -21,22 +21,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recbole_sigma.compare.logs import LoggedRun, join_resumed, read_log  # noqa: E402
 from recbole_sigma.compare.report import markdown_table  # noqa: E402
 
-# epoch -> value, as printed in the notebook's cell outputs
+# per epoch from 0, as printed in the notebook's cell outputs (every epoch of both runs)
 AUTHORS = {
     "mamba4rec": {
-        "loss": {0: 596.4701, 1: 565.3261, 2: 544.4928, 3: 523.8266, 4: 504.5966, 5: 490.0235,
-                 23: 375.2797, 25: 369.0639, 36: 346.1197},
-        "valid": {0: .0081, 1: .0111, 5: .0326, 25: .0540},
+        "loss": [596.4701, 565.3261, 544.4928, 523.8266, 504.5966, 490.0235, 478.3046, 467.7385,
+                 458.1908, 449.8968, 441.9191, 434.5856, 427.3056, 421.0874, 414.8790, 409.0842,
+                 404.1772, 399.2735, 394.3687, 390.5814, 386.1417, 382.1702, 378.5619, 375.2797,
+                 371.6650, 369.0639, 366.1283, 363.3688, 361.5015, 358.8973, 356.3842, 355.1345,
+                 352.7246, 351.2053, 349.2797, 347.4622, 346.1197],
+        "valid": [.0081, .0111, .0186, .0252, .0289, .0326, .0356, .0380, .0403, .0433, .0452,
+                  .0467, .0479, .0490, .0499, .0506, .0509, .0518, .0517, .0528, .0531, .0535,
+                  .0532, .0532, .0540, .0540, .0528, .0533, .0533, .0523, .0524, .0529, .0531,
+                  .0529, .0526, .0527, .0524],
         "best": 25, "test": (.0659, .0410, .0334),
     },
     "sigma": {
-        "loss": {0: 594.9916, 1: 563.6136, 2: 539.0040, 3: 517.4801, 4: 500.0238, 5: 485.8396,
-                 6: 474.0429, 7: 463.1366, 8: 452.9162, 9: 444.2816, 10: 435.5670, 11: 427.7893,
-                 12: 420.1167, 13: 413.0465, 14: 406.3796, 15: 400.1951, 16: 394.4638,
-                 17: 389.1249, 18: 384.1724, 19: 379.3853, 20: 374.8552, 30: 343.5414},
-        "valid": {0: .0088, 1: .0121, 2: .0189, 3: .0253, 4: .0306, 5: .0355, 6: .0396, 7: .0440,
-                  8: .0474, 9: .0494, 10: .0527, 11: .0540, 12: .0562, 13: .0569, 14: .0571,
-                  15: .0584, 17: .0594, 19: .0597},
+        "loss": [594.9916, 563.6136, 539.0040, 517.4801, 500.0238, 485.8396, 474.0429, 463.1366,
+                 452.9162, 444.2816, 435.5670, 427.7893, 420.1167, 413.0465, 406.3796, 400.1951,
+                 394.4638, 389.1249, 384.1724, 379.3853, 374.8552, 370.8898, 366.7756, 362.9640,
+                 359.6069, 356.5230, 353.7750, 351.0258, 348.3224, 345.9218, 343.5414],
+        "valid": [.0088, .0121, .0189, .0253, .0306, .0355, .0396, .0440, .0474, .0494, .0527,
+                  .0540, .0562, .0569, .0571, .0584, .0588, .0594, .0594, .0597, .0593, .0591,
+                  .0590, .0587, .0587, .0587, .0588, .0582, .0582, .0574, .0576],
         "best": 19, "test": (.0761, .0452, .0358),
     },
 }
@@ -60,7 +66,8 @@ def _cell(values: dict[int, float], epoch: int, digits: int) -> str:
 def curves_table(model: str, runs: list[LoggedRun], epochs: Optional[list[int]]) -> str:
     """Markdown: per epoch the authors' and each run's training loss and valid NDCG@10, then
     each one's best epoch and test HR / NDCG / MRR @10."""
-    theirs = AUTHORS[model]
+    theirs = {k: dict(enumerate(v)) if isinstance(v, list) else v
+              for k, v in AUTHORS[model].items()}
     names = [f"run {i + 1}" for i in range(len(runs))]
     header = (["epoch", "authors' loss"] + [f"{n} loss" for n in names]
               + ["authors' valid"] + [f"{n} valid" for n in names])
