@@ -2,6 +2,7 @@
 
     python benchmarks/authors_forms.py --form published --epochs 2
     python benchmarks/authors_forms.py --form fingerprint            # to convergence
+    python benchmarks/authors_forms.py --form fingerprint --resume saved/SIGMA-...-last.pth
     python benchmarks/authors_forms.py --flops                        # every form's FLOP count
 
 The authors' logged Beauty runs (their notebook ``RecMamba.ipynb``) do not come from their
@@ -243,6 +244,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--dataset", default="amazon-beauty")
     parser.add_argument("--data_path", default=None, help="folder of <dataset>/<dataset>.inter")
+    parser.add_argument("--resume", help="continue from a checkpoint this script saved")
     parser.add_argument("--flops", action="store_true", help="print each form's FLOPs and stop")
     args = parser.parse_args()
     config = {"sigma_variant": "official", "n_layers": 1, "show_progress": False,
@@ -255,7 +257,7 @@ def main() -> None:
     from recbole_sigma.quick_start import run
 
     utils.PLUGIN_MODELS["SIGMA"] = authors_form(args.form)
-    result = run("SIGMA", args.dataset, config_dict=config)
+    result = run("SIGMA", args.dataset, config_dict=config, resume=args.resume)
     print(args.form, result)
 
 
