@@ -1,0 +1,77 @@
+"""benchmarks/authors_forms.py: the authors' init lands on the right parameters, and the FLOP
+counts that identify the forms are the ones RecBole logs for the authors' runs."""
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_flops
+from reference_sigma import authors_batch, trained_like
+
+from recbole_sigma.quick_start import build_config
+from recbole_sigma.utils import get_model
+
+_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "authors_forms.py"
+_SPEC = importlib.util.spec_from_file_location("authors_forms", _PATH)
+forms = importlib.util.module_from_spec(_SPEC)
+sys.modules["authors_forms"] = forms
+_SPEC.loader.exec_module(forms)
+
+# the authors' printed FLOPs on Beauty (L = 50, D = 64, d_state 32): their notebook
+LOGGED = {"Mamba4Rec": 1_660_864, "fingerprint": 3_526_464}
+
+
+@pytest.fixture(scope="module")
+def beauty_shaped(tiny_config) -> dict:
+    """The tiny slice with the authors' sizes: L = 50, D = 64, d_state 32, padded batches."""
+    return dict(tiny_config, MAX_ITEM_LIST_LENGTH=50, hidden_size=64, d_state=32,
+                group_by_length=False, sigma_variant="official")
+
+
+def _flops(model_class, config):
+    dataset = create_dataset(config)
+    train, _, _ = data_preparation(config, dataset)
+    hooks = importlib.import_module("thop.profile").register_hooks
+    hooks[forms.TorchMamba] = lambda module, inputs, output: None  # mamba-ssm's fused path: 0
+    try:
+        model = model_class(config, train._dataset)
+        return get_flops(model, dataset, "cpu", logging.getLogger(), train.transform)
+    finally:
+        del hooks[forms.TorchMamba]
+
+
+def test_flop_counts_match_the_authors_logs(beauty_shaped):
+    mamba4rec = build_config("Mamba4Rec", "ml-tiny", config_dict=beauty_shaped)
+    assert _flops(get_model("Mamba4Rec"), mamba4rec) == LOGGED["Mamba4Rec"]
+    sigma = build_config("SIGMA", "ml-tiny", config_dict=beauty_shaped)
+    assert _flops(forms.authors_form("fingerprint"), sigma) == LOGGED["fingerprint"]
+    # the published forward: 4 more Linear(64, 64) calls and the Conv1d before the GRU
+    published = _flops(forms.authors_form("published"), sigma)
+    assert published == LOGGED["fingerprint"] + 4 * 204_800 + 614_400
+
+
+@pytest.mark.parametrize("form", ["published", "notebook_gates"])
+def test_authors_init_is_copied_onto_every_parameter(beauty_shaped, tiny_dataset, form):
+    """Every parameter comes from the authors' tree built from the same random state, and the
+    published form then computes the authors' forward."""
+    config = build_config("SIGMA", "ml-tiny", config_dict=beauty_shaped)
+    torch.manual_seed(3)
+    model = forms.authors_form(form)(config, tiny_dataset).eval()
+    torch.manual_seed(3)
+    tree = forms.AuthorsTree(model.n_items, 64, form != "published")
+    theirs = dict(tree.named_parameters())
+    for ours, their_name in forms.our_names(tree, form != "published").items():
+        torch.testing.assert_close(dict(model.named_parameters())[ours], theirs[their_name],
+                                   rtol=0, atol=0)
+    if form == "published":
+        trained_like(model)
+        seq = torch.randint(1, model.n_items, (3, 50))
+        seq_len = torch.tensor([50, 7, 23])
+        seq[1, 7:], seq[2, 23:] = 0, 0
+        with torch.no_grad():
+            torch.testing.assert_close(model.forward(seq, seq_len),
+                                       authors_batch(model, seq, seq_len), rtol=1e-5, atol=1e-5)
