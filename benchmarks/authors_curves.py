@@ -7,8 +7,8 @@ Ours come from RecBole log files (a run and its ``--resume`` logs are joined); t
 their notebook ``RecMamba.ipynb`` (github.com/ziwliu-cityu/SIMGA, commit 36d459cf), same protocol
 (Beauty 5-core, batch 2048, Adam lr 1e-3, seed 2020; one L4 GPU, mamba-ssm 1.1.4, RecBole 1.2.0):
 their Mamba4Rec run "raw" (21 Jul 2024 09:10) and their SIGMA run "SIGMA" (21 Jul 2024 13:08,
-904,517 parameters: the run behind their logged test .0761 / .0452 / .0358). Their numbers were
-read from the notebook twice, independently.
+904,517 parameters: the run behind their logged test .0761 / .0452 / .0358). 57 of their numbers
+were read by one reader and checked against the notebook by a second, who supplied the rest.
 """
 
 import argparse

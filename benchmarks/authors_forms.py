@@ -8,8 +8,8 @@
 The authors' logged Beauty runs (their notebook ``RecMamba.ipynb``) do not come from their
 published ``model/gated_mamba.py``. Each form below is the ``official`` variant's block with one
 change; the model is built in the authors' module order with their ``_init_weights`` (so seed
-2020 gives their initial weights) and trained by the plugin's RecBole pipeline (length groups,
-exact for one layer). Forms:
+2020 draws the initial weights as their code does) and trained by the plugin's RecBole pipeline
+(length groups, exact for one layer). Forms:
 
 - ``published``: ``gated_mamba.py`` as published (= ``sigma_variant: official``).
 - ``notebook_gates``: the notebook's printout: ``selective_gate_sig`` = (SiLU, Linear),
