@@ -238,6 +238,24 @@ def flops_table(dataset_name: str, config_dict: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def evaluate(form: str, checkpoint: str, dataset_name: str, config_dict: dict) -> dict:
+    """Valid and test metrics of a saved checkpoint of ``form`` (RecBole's evaluator)."""
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_sigma.quick_start import build_config
+    from recbole_sigma.trainer import read_checkpoint
+    from recbole_sigma.utils import get_trainer
+
+    config = build_config("SIGMA", dataset_name, config_dict=config_dict)
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    model = authors_form(form)(config, train._dataset)
+    model.load_state_dict(read_checkpoint(checkpoint)["state_dict"])
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    return {split: dict(trainer.evaluate(data, load_best_model=False, show_progress=False))
+            for split, data in (("valid", valid), ("test", test))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--form", choices=sorted(BLOCKS), default="fingerprint")
@@ -245,6 +263,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="amazon-beauty")
     parser.add_argument("--data_path", default=None, help="folder of <dataset>/<dataset>.inter")
     parser.add_argument("--resume", help="continue from a checkpoint this script saved")
+    parser.add_argument("--evaluate", metavar="CHECKPOINT",
+                        help="only evaluate a checkpoint of --form on valid and test")
     parser.add_argument("--flops", action="store_true", help="print each form's FLOPs and stop")
     args = parser.parse_args()
     config = {"sigma_variant": "official", "n_layers": 1, "show_progress": False,
@@ -253,6 +273,9 @@ def main() -> None:
         config["data_path"] = args.data_path
     if args.flops:
         print(flops_table(args.dataset, config), end="")
+        return
+    if args.evaluate:
+        print(evaluate(args.form, args.evaluate, args.dataset, config))
         return
     from recbole_sigma.quick_start import run
 
