@@ -40,30 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_sigma import utils  # noqa: E402
 from recbole_sigma.mamba.torch_mamba import TorchMamba  # noqa: E402
+from recbole_sigma.model.layers import FeedForward  # noqa: E402
 from recbole_sigma.model.official import OfficialGMambaBlock  # noqa: E402
+from recbole_sigma.model.scoring import init_like_recbole  # noqa: E402
 from recbole_sigma.model.sigma import SIGMA  # noqa: E402
 from recbole_sigma.ops import official_flip  # noqa: E402
 
 NOTEBOOK_MODULES = ("notebook_gates", "commented_mix", "fingerprint")
-
-
-def authors_init(module: nn.Module) -> None:
-    """The authors' ``_init_weights``."""
-    if isinstance(module, (nn.Linear, nn.Embedding)):
-        module.weight.data.normal_(mean=0.0, std=0.02)
-    elif isinstance(module, nn.LayerNorm):
-        module.bias.data.zero_()
-        module.weight.data.fill_(1.0)
-    if isinstance(module, nn.Linear) and module.bias is not None:
-        module.bias.data.zero_()
-
-
-class _FeedForward(nn.Module):
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.w_1, self.w_2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
-        self.activation, self.dropout = nn.GELU(), nn.Dropout(0.2)
-        self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
 
 
 class _GMamba(nn.Module):
@@ -90,11 +73,12 @@ class _Layer(nn.Module):
         super().__init__()
         self.gmamba = _GMamba(d, notebook)
         self.dropout, self.LayerNorm = nn.Dropout(0.2), nn.LayerNorm(d, eps=1e-12)
-        self.ffn = _FeedForward(d)
+        self.ffn = FeedForward(d, 0.2)
 
 
 class AuthorsTree(nn.Module):
-    """The authors' SIGMA modules, created in their order and initialised by their code."""
+    """The authors' SIGMA modules, created in their order and initialised by their code (their
+    ``_init_weights`` is RecBole's: ``init_like_recbole``)."""
 
     def __init__(self, n_items: int, d: int, notebook: bool) -> None:
         super().__init__()
@@ -103,7 +87,7 @@ class AuthorsTree(nn.Module):
         self.dropout = nn.Dropout(0.2)
         self.mamba_layers = nn.ModuleList([_Layer(d, notebook)])
         self.loss_fct = nn.CrossEntropyLoss()
-        self.apply(authors_init)
+        self.apply(init_like_recbole)
 
 
 def our_names(tree: AuthorsTree, notebook: bool) -> dict[str, str]:
@@ -217,23 +201,31 @@ def authors_form(form: str) -> type:
     return AuthorsForm
 
 
-def flops_table(dataset_name: str, config_dict: dict) -> str:
-    """Markdown: each form's thop FLOPs as RecBole logs them, Mamba counted as 0, padded."""
-    from recbole.data import create_dataset, data_preparation
+def count_flops(model: nn.Module, dataset, train) -> float:
+    """thop FLOPs of ``model`` as RecBole's ``get_flops`` logs them, Mamba counted as 0."""
     from recbole.utils import get_flops
-
-    from recbole_sigma.quick_start import build_config
 
     hooks = importlib.import_module("thop.profile").register_hooks
     hooks[TorchMamba] = lambda module, inputs, output: None  # adds nothing: 0 ops
+    try:
+        return get_flops(model, dataset, "cpu", logging.getLogger(), train.transform)
+    finally:
+        del hooks[TorchMamba]
+
+
+def flops_table(dataset_name: str, config_dict: dict) -> str:
+    """Markdown: each form's FLOPs (``count_flops``) on padded batches."""
+    from recbole.data import create_dataset, data_preparation
+
+    from recbole_sigma.quick_start import build_config
+
     config = build_config("SIGMA", dataset_name,
                           config_dict=dict(config_dict, group_by_length=False))
     dataset = create_dataset(config)
     train, _, _ = data_preparation(config, dataset)
     rows = ["| form | FLOPs |", "|---|---|"]
     for form in BLOCKS:
-        model = authors_form(form)(config, train._dataset)
-        flops = get_flops(model, dataset, "cpu", logging.getLogger(), train.transform)
+        flops = count_flops(authors_form(form)(config, train._dataset), dataset, train)
         rows.append(f"| {form} | {flops:,.0f} |")
     return "\n".join(rows) + "\n"
 

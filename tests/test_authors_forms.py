@@ -2,14 +2,12 @@
 counts that identify the forms are the ones RecBole logs for the authors' runs."""
 
 import importlib.util
-import logging
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_flops
 from reference_sigma import authors_batch, trained_like
 
 from recbole_sigma.quick_start import build_config
@@ -35,13 +33,7 @@ def beauty_shaped(tiny_config) -> dict:
 def _flops(model_class, config):
     dataset = create_dataset(config)
     train, _, _ = data_preparation(config, dataset)
-    hooks = importlib.import_module("thop.profile").register_hooks
-    hooks[forms.TorchMamba] = lambda module, inputs, output: None  # mamba-ssm's fused path: 0
-    try:
-        model = model_class(config, train._dataset)
-        return get_flops(model, dataset, "cpu", logging.getLogger(), train.transform)
-    finally:
-        del hooks[forms.TorchMamba]
+    return forms.count_flops(model_class(config, train._dataset), dataset, train)
 
 
 def test_flop_counts_match_the_authors_logs(beauty_shaped):
