@@ -17,6 +17,7 @@ from recbole_sigma.mamba import BACKENDS, build_mamba, resolve_backend
 from recbole_sigma.model.baselines import LengthGrouped
 from recbole_sigma.model.layers import FeedForward
 from recbole_sigma.model.scoring import DotProductScoring, build_loss, init_like_recbole
+from recbole_sigma.model.settings import is_dropout, is_positive_int
 
 _POSITIVE = ("hidden_size", "num_layers", "d_state", "d_conv", "expand")
 
@@ -30,10 +31,9 @@ def check_mamba4rec(config: Mapping[str, Any]) -> None:
                           f"properties/model/Mamba4Rec.yaml)")
 
     for key in _POSITIVE:
-        if isinstance(config[key], bool) or not isinstance(config[key], int) or config[key] < 1:
+        if not is_positive_int(config[key]):
             raise bad(key, "a positive integer")
-    dropout = config["dropout_prob"]
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+    if not is_dropout(config["dropout_prob"]):
         raise bad("dropout_prob", "a number in [0, 1)")
     if config["loss_type"] not in ("CE", "BPR"):
         raise bad("loss_type", "CE or BPR")

@@ -49,6 +49,16 @@ _CHOICES = {
 }
 
 
+def is_positive_int(value: Any) -> bool:
+    """An int >= 1 (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def is_dropout(value: Any) -> bool:
+    """A number in [0, 1) (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
+
+
 def _bad(key: str, value: Any, want: str) -> ValueError:
     return ValueError(
         f"config key {key!r} must be {want}, got {value!r}; "
@@ -63,7 +73,7 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
         value = config[f.name] if f.name in config else None
         values[f.name] = f.default if value is None else value
     for key in _POSITIVE:
-        if isinstance(values[key], bool) or not isinstance(values[key], int) or values[key] < 1:
+        if not is_positive_int(values[key]):
             raise _bad(key, values[key], "a positive integer")
     for key in _ODD_KERNELS:
         value = values[key]
@@ -73,7 +83,7 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
     if isinstance(flip_r, bool) or not isinstance(flip_r, int) or flip_r < 0:
         raise _bad("flip_r", flip_r, "an integer >= 0 (the number of last items kept in place)")
     dropout = values["dropout_prob"]
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+    if not is_dropout(dropout):
         raise _bad("dropout_prob", dropout, "a number in [0, 1)")
     for key in _FLAGS:
         if not isinstance(values[key], bool):
