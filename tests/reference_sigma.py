@@ -113,3 +113,20 @@ def authors_batch(model, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> 
         h = layer_norm(h + x if len(model.layers) > 1 else h, block.LayerNorm)
         x = ffn(h, block.ffn)
     return x[torch.arange(len(x)), item_seq_len - 1]
+
+
+def logged_batch(model, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+    """The block that fits the authors' logged runs (README, Fidelity): (B, D). One gate from
+    h1 for both directions, the GRU on the block input, no projection, nothing masked."""
+    x = layer_norm(model.item_embedding.weight[item_seq], model.LayerNorm)  # (B, L, D)
+    for block in model.layers:
+        f = x.clone()
+        f[:, :45] = x[:, :45].flip(1)
+        m, mf = block.mamba(x), block.mamba(f)
+        h1 = x + linear(x, block.dense1)
+        g = linear(F.silu(h1), block.gate_silu) + linear(torch.sigmoid(h1), block.gate_sigmoid)
+        fe = torch.stack([gru(row, block.gru) for row in x])
+        w = block.mix
+        z = w[2] * (m * g + m) + w[1] * (mf * g + mf) + w[0] * fe
+        x = ffn(layer_norm(z + x if len(model.layers) > 1 else z, block.LayerNorm), block.ffn)
+    return x[torch.arange(len(x)), item_seq_len - 1]

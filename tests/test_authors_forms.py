@@ -21,6 +21,10 @@ _SPEC.loader.exec_module(forms)
 
 # the authors' printed FLOPs on Beauty (L = 50, D = 64, d_state 32): their notebook
 LOGGED = {"Mamba4Rec": 1_660_864, "fingerprint": 3_526_464}
+# their logged run's printed parameter count, and what of it their forward (by its FLOPs) never
+# called: dense2, projection, conv1d (64 x 64 x 3 + 64) and the two scalars `weights`
+LOGGED_PARAMETERS = 904_517
+UNCALLED_PARAMETERS = 2 * (64 * 64 + 64) + 64 * 64 * 3 + 64 + 2
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +48,40 @@ def test_flop_counts_match_the_authors_logs(beauty_shaped):
     # the published forward: 4 more Linear(64, 64) calls and the Conv1d before the GRU
     published = _flops(forms.authors_form("published"), sigma)
     assert published == LOGGED["fingerprint"] + 4 * 204_800 + 614_400
+    logged = build_config("SIGMA", "ml-tiny", config_dict=dict(beauty_shaped,
+                                                                 sigma_variant="logged"))
+    assert _flops(get_model("SIGMA"), logged) == LOGGED["fingerprint"]
+
+
+def test_logged_variant_is_the_fingerprint_form(beauty_shaped, tiny_dataset):
+    """``sigma_variant: logged`` computes the ``fingerprint`` form (trained-like weights, train
+    mode with the same dropout draws) and has the logged run's parameters less the uncalled ones."""
+    config = build_config("SIGMA", "ml-tiny", config_dict=beauty_shaped)
+    form = forms.authors_form("fingerprint")(config, tiny_dataset)
+    trained_like(form)
+    logged_config = build_config("SIGMA", "ml-tiny",
+                                 config_dict=dict(beauty_shaped, sigma_variant="logged"))
+    logged = get_model("SIGMA")(logged_config, tiny_dataset)
+    weights = {name.replace("fe_gru.gru.", "gru."): p for name, p in form.state_dict().items()
+               if not name.startswith(("layers.0.dense2", "layers.0.proj", "layers.0.fe_gru.conv"))}
+    logged.load_state_dict(weights, strict=True)
+    n_items = logged.n_items
+    size = sum(p.numel() for p in logged.parameters())
+    # the tiny slice has fewer items than Beauty: compare without the item embedding
+    assert size - 64 * n_items == LOGGED_PARAMETERS - UNCALLED_PARAMETERS - 64 * 12_102
+    seq = torch.randint(1, n_items, (4, 50))
+    seq_len = torch.tensor([50, 7, 23, 1])
+    for row, n in enumerate(seq_len.tolist()):
+        seq[row, n:] = 0
+    for train in (False, True):
+        form.train(train)
+        logged.train(train)
+        outputs = []
+        for model in (form, logged):
+            torch.manual_seed(5)
+            with torch.no_grad():
+                outputs.append(model.forward(seq, seq_len))
+        torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("form", ["published", "notebook_gates"])

@@ -77,6 +77,8 @@ def test_flipped_branch_equals_forward_branch_when_n_le_r(make_sigma):
         {"n_layers": 2},
         {"sigma_variant": "official"},
         {"sigma_variant": "official", "n_layers": 2},
+        {"sigma_variant": "logged"},
+        {"sigma_variant": "logged", "n_layers": 2},
         {"flip_r": 0},
     ],
 )
@@ -96,7 +98,7 @@ def test_switches_change_the_parameters(make_sigma):
     assert "fe_gru" not in names(make_sigma(use_fe_gru=False))
 
 
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["paper", "official", "logged"])
 def test_init_reaches_inside_mamba_like_the_authors(make_sigma, variant):
     model = make_sigma(sigma_variant=variant)
     mamba = model.layers[0].mamba
@@ -150,19 +152,22 @@ def test_paper_variant_matches_the_equations_user_by_user(make_sigma, overrides)
 
 @pytest.mark.parametrize("max_len, n_layers", [(50, 1), (30, 2), (60, 1), (60, 2)])
 @pytest.mark.parametrize("group", [True, False])
-def test_official_variant_matches_the_authors_forward(make_sigma, max_len, n_layers, group):
+@pytest.mark.parametrize("variant", ["official", "logged"])
+def test_authors_variants_match_their_literal_forward(make_sigma, max_len, n_layers, group,
+                                                      variant):
     """Trained-like weights; with one layer the batch is also encoded by length groups."""
-    from reference_sigma import authors_batch, trained_like
+    import reference_sigma
 
-    model = make_sigma(sigma_variant="official", n_layers=n_layers, group_by_length=group).eval()
+    model = make_sigma(sigma_variant=variant, n_layers=n_layers, group_by_length=group).eval()
     assert model.group_by_length == (group and n_layers == 1)
-    trained_like(model)
+    reference_sigma.trained_like(model)
     lengths = [n for n in (1, 5, 22, 23, 30, 44, 45, 46) if n < max_len - 1]
     lengths += [max_len - 1, max_len]
     inter = batch(model, lengths, max_len, seed=2)
     seq, seq_len = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
+    literal = {"official": reference_sigma.authors_batch, "logged": reference_sigma.logged_batch}
     with torch.no_grad():
-        want = authors_batch(model, seq, seq_len)
+        want = literal[variant](model, seq, seq_len)
         got = model.forward(seq, seq_len)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 

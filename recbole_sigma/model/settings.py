@@ -7,7 +7,7 @@ from typing import Any, Mapping, Union
 
 from recbole_sigma.mamba import BACKENDS
 
-VARIANTS = ("paper", "official")
+VARIANTS = ("paper", "official", "logged")
 MAMBA_INITS = ("recbole", "mamba_ssm")
 
 

@@ -8,6 +8,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 
 from recbole_sigma.mamba import resolve_backend
 from recbole_sigma.model.gmamba import GMambaBlock
+from recbole_sigma.model.logged import LoggedGMambaBlock
 from recbole_sigma.model.official import OfficialGMambaBlock
 from recbole_sigma.model.scoring import DotProductScoring, build_loss, init_like_recbole
 from recbole_sigma.model.settings import sigma_settings
@@ -27,7 +28,7 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         self.mamba_backend = resolve_backend(s.mamba_backend, config["device"])
         group = s.group_by_length
         self.group_by_length = self.mamba_backend == "torch" if group == "auto" else group
-        # the official variant's second layer reads the first one's output at padding positions
+        # the official and logged variants' second layer reads the first one's padding outputs
         self.group_by_length &= self.paper_variant or s.n_layers == 1
         logging.getLogger().info(
             f"SIGMA: variant={s.sigma_variant}, mamba_backend={self.mamba_backend} "
@@ -37,7 +38,8 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         self.item_embedding = nn.Embedding(self.n_items, s.hidden_size, padding_idx=0)
         self.dropout = nn.Dropout(s.dropout_prob)
         self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=1e-12)
-        block = GMambaBlock if self.paper_variant else OfficialGMambaBlock
+        block = {"paper": GMambaBlock, "official": OfficialGMambaBlock,
+                 "logged": LoggedGMambaBlock}[s.sigma_variant]
         self.layers = nn.ModuleList(block(s, self.mamba_backend) for _ in range(s.n_layers))
         self.loss_fct = build_loss(s.loss_type)
         self._init_weights()
@@ -85,8 +87,8 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         self, item_seq: torch.Tensor, item_seq_len: torch.Tensor
     ) -> torch.Tensor:
         """:meth:`_encode_official` for one layer, by length groups. The output at a row's last
-        item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the GRU's conv) and the flipped
-        input up to n - 1, which is flipped at full width first (it reads padding up to 44)."""
+        item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the official GRU's conv) and the
+        flipped input up to n - 1, which is flipped at full width first (it reads padding up to 44)."""
         x = self.LayerNorm(self.dropout(self.item_embedding(item_seq)))  # (B, L, D)
         pair = torch.stack([x, official_flip(x)], dim=2)  # (B, L, 2, D)
         layer = self.layers[0]
