@@ -87,8 +87,8 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         self, item_seq: torch.Tensor, item_seq_len: torch.Tensor
     ) -> torch.Tensor:
         """:meth:`_encode_official` for one layer, by length groups. The output at a row's last
-        item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the official GRU's conv) and the
-        flipped input up to n - 1, which is flipped at full width first (it reads padding up to 44)."""
+        item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the official GRU's conv) and
+        the flipped input up to n - 1, flipped at full width first (it reads padding up to 44)."""
         x = self.LayerNorm(self.dropout(self.item_embedding(item_seq)))  # (B, L, D)
         pair = torch.stack([x, official_flip(x)], dim=2)  # (B, L, 2, D)
         layer = self.layers[0]
