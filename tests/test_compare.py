@@ -26,6 +26,7 @@ def test_parse_models_adds_ablations_and_rejects_unknown_names():
         "SIGMA-nogate",
         "SIGMA-nogru",
         "SIGMA-official",
+        "SIGMA-logged",
     ]
     noflip = parse_models("SIGMA-noflip")[0]
     assert (noflip.model, noflip.overrides) == ("SIGMA", {"use_flip": False})

@@ -144,7 +144,7 @@ def test_auto_backend_builds_mamba_ssm_blocks(make_sigma):
     assert any(isinstance(m, Mamba) for m in model.modules())
 
 
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["paper", "official", "logged"])
 def test_full_sort_scores_match_between_backends(make_sigma, full_sort_batch, variant):
     cuda_model, torch_model = sigma_pair(make_sigma, sigma_variant=variant)
     inter = full_sort_batch.to(CUDA)
@@ -162,7 +162,7 @@ def test_full_sort_scores_match_between_backends(make_sigma, full_sort_batch, va
     assert agree > 0.98, f"top-10 agreement {agree:.3f}"
 
 
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["paper", "official", "logged"])
 def test_training_loss_and_gradients_match_between_backends(make_sigma, full_sort_batch, variant):
     cuda_model, torch_model = sigma_pair(make_sigma, sigma_variant=variant, dropout_prob=0.0)
     inter = full_sort_batch.to(CUDA)

@@ -11,6 +11,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "SIGMA-nogate": {"use_ds_gate": False},
     "SIGMA-nogru": {"use_fe_gru": False},
     "SIGMA-official": {"sigma_variant": "official"},
+    "SIGMA-logged": {"sigma_variant": "logged"},
 }
 
 
@@ -32,7 +33,7 @@ def variant(name: str) -> Variant:
 
 
 def parse_models(spec: str, ablations: bool = False) -> list[Variant]:
-    """Variants for ``"SIGMA,SASRec,GRU4Rec"``; ``ablations`` appends SIGMA's four ablations."""
+    """Variants for ``"SIGMA,SASRec,GRU4Rec"``; ``ablations`` appends all of ABLATIONS."""
     names = [n.strip() for n in spec.split(",") if n.strip()]
     if ablations:
         names += [n for n in ABLATIONS if n not in names]
