@@ -197,7 +197,10 @@ def authors_form(form: str) -> type:
             block.commented_mix = form == "commented_mix"
             logging.getLogger().info(f"authors_forms: form={form}, the authors' init")
 
-    AuthorsForm.__name__ = "SIGMA"
+    AuthorsForm.__name__ = "SIGMA"  # RecBole reads the model's YAML by this name
+    # a checkpoint's config holds the model class: pickle finds it by module and this name
+    AuthorsForm.__qualname__ = f"AuthorsForm_{form}"
+    globals()[AuthorsForm.__qualname__] = AuthorsForm
     return AuthorsForm
 
 

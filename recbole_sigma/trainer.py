@@ -79,6 +79,18 @@ def last_state_file(checkpoint: str) -> str:
     return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX
 
 
+def save_atomically(state: dict, path: str) -> None:
+    """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``: a save
+    that fails (a full disk, an object that cannot be pickled) leaves the previous file whole."""
+    tmp = f"{path}.tmp"
+    try:
+        torch.save(state, tmp, pickle_protocol=4)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def check_resume_file(path: str, config) -> None:
     """Raise, naming the file and the fix, unless this run can continue from ``path``."""
     if not Path(path).is_file():
@@ -197,7 +209,7 @@ class CheckpointSafeMixin:
                 "last_state": last,
                 "rng": rng,
             }
-            torch.save(state, path, pickle_protocol=4)
+            save_atomically(state, path)
             if verbose:
                 self.logger.info(set_color("Saving current", "blue") + f": {path}")
         barrier()

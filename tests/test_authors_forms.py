@@ -105,3 +105,11 @@ def test_authors_init_is_copied_onto_every_parameter(beauty_shaped, tiny_dataset
         with torch.no_grad():
             torch.testing.assert_close(model.forward(seq, seq_len),
                                        authors_batch(model, seq, seq_len), rtol=1e-5, atol=1e-5)
+
+
+def test_form_classes_can_be_pickled_with_a_checkpoint():
+    """A RecBole checkpoint pickles its config, which holds the model class."""
+    import pickle
+
+    form = forms.authors_form("fingerprint")
+    assert pickle.loads(pickle.dumps(form)) is form

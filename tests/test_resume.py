@@ -1,5 +1,7 @@
-"""--resume: a run interrupted after some epochs, then resumed, ends as the uninterrupted run."""
+"""--resume: a run interrupted after some epochs, then resumed, ends as the uninterrupted run;
+a failed save leaves the checkpoint it would have replaced."""
 
+import pickle
 import shutil
 
 import pytest
@@ -7,7 +9,7 @@ import torch
 from recbole.trainer import Trainer
 
 from recbole_sigma.quick_start import run
-from recbole_sigma.trainer import load_checkpoint
+from recbole_sigma.trainer import load_checkpoint, save_atomically
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -61,3 +63,12 @@ def test_resume_errors_before_loading_data(workdir, tiny_config):
                     best_model_file="gone.pth"), workdir / "s-last.pth")
     with pytest.raises(FileNotFoundError, match="whose best epoch is in .*gone.pth, which is"):
         run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="s-last.pth")
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
+    path = str(tmp_path / "SIGMA-last.pth")
+    save_atomically({"epoch": 3, "weights": torch.ones(2)}, path)
+    with pytest.raises(pickle.PicklingError):  # a lambda cannot be pickled
+        save_atomically({"epoch": 4, "model_class": lambda: None}, path)
+    assert load_checkpoint(path)["epoch"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["SIGMA-last.pth"]
