@@ -21,8 +21,9 @@ _SPEC.loader.exec_module(forms)
 
 # the authors' printed FLOPs on Beauty (L = 50, D = 64, d_state 32): their notebook
 LOGGED = {"Mamba4Rec": 1_660_864, "fingerprint": 3_526_464}
-# their logged run's printed parameter count, and what of it their forward (by its FLOPs) never
-# called: dense2, projection, conv1d (64 x 64 x 3 + 64) and the two scalars `weights`
+# their logged run's printed parameter count, and what of it the logged variant leaves out:
+# dense2, projection, conv1d (64 x 64 x 3 + 64), not called by the FLOPs, and the two scalars
+# `weights`, which no published code reads
 LOGGED_PARAMETERS = 904_517
 UNCALLED_PARAMETERS = 2 * (64 * 64 + 64) + 64 * 64 * 3 + 64 + 2
 
