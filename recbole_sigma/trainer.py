@@ -25,7 +25,7 @@ import functools
 import os
 import time
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from recbole.trainer import Trainer
@@ -79,6 +79,37 @@ def last_state_file(checkpoint: str) -> str:
     return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX
 
 
+# config keys a resumed run may change: how long and where it runs, not what it trains
+RESUMABLE_CHANGES = frozenset({
+    "epochs", "stopping_step", "show_progress", "state", "gpu_id", "use_gpu", "device",
+    "checkpoint_dir", "data_path", "dataset_save_path", "dataloaders_save_path", "save_dataset",
+    "save_dataloaders", "worker", "eval_batch_size", "log_wandb", "wandb_project", "local_rank",
+    "single_spec", "world_size", "nproc", "ip", "port", "offset", "mamba_backend",
+    "group_by_length", "flush_denormal", "keep_freed_memory", "metric_decimal_place",
+    "loss_decimal_place",
+})
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):  # arrays, tensors
+        return repr(a) == repr(b)
+
+
+def _as_flag(key: str, value: Any) -> str:
+    return f"--{key}={str(value).replace(' ', '')}"
+
+
+def changed_keys(trained: Any, now: Any) -> dict[str, tuple[Any, Any]]:
+    """Keys of both configs (RecBole ``Config`` or dict) whose values differ, outside
+    :data:`RESUMABLE_CHANGES`: key -> (checkpoint's value, this run's value)."""
+    old = dict(getattr(trained, "final_config_dict", trained))
+    new = dict(getattr(now, "final_config_dict", now))
+    return {k: (old[k], new[k]) for k in sorted(old.keys() & new.keys())
+            if k not in RESUMABLE_CHANGES and not _same(old[k], new[k])}
+
+
 def save_atomically(state: dict, path: str) -> None:
     """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``: a save
     that fails (a full disk, an object that cannot be pickled) leaves the previous file whole."""
@@ -110,6 +141,16 @@ def check_resume_file(path: str, config) -> None:
                 f"--resume: {path} was trained with {key} {checkpoint['config'][key]!r}, this "
                 f"run has {config[key]!r}: give --{key} {checkpoint['config'][key]}"
             )
+    changed = changed_keys(checkpoint["config"], config)
+    if changed:
+        trained = ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items())
+        now = ", ".join(f"{k}={new!r}" for k, (_, new) in changed.items())
+        raise ValueError(
+            f"--resume: {path} was trained with {trained}; this run has {now}. A resumed run "
+            f"must train the model it continues: give "
+            f"{' '.join(_as_flag(k, old) for k, (old, _) in changed.items())} (only epochs, "
+            "stopping_step and how the run executes may change)"
+        )
     if checkpoint.get("last_state"):
         best = Path(path).parent / checkpoint["best_model_file"]
         if not best.is_file():

@@ -62,6 +62,14 @@ def test_resume_errors_before_loading_data(workdir, tiny_config):
                     best_model_file="gone.pth"), workdir / "s-last.pth")
     with pytest.raises(FileNotFoundError, match="whose best epoch is in .*gone.pth, which is"):
         run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="s-last.pth")
+    # another model than the one trained (forgotten overrides): the keys and the flags to give
+    trained = {"model": "SIGMA", "dataset": "ml-tiny", "n_layers": 3, "mix_init": [0.5, 2.0],
+               "epochs": 1}
+    torch.save(dict(keys, config=trained), workdir / "t.pth")
+    with pytest.raises(ValueError, match=r"trained with mix_init=\[0.5, 2.0\], n_layers=3; this "
+                       r"run has mix_init=\[1.0, 1.0\], n_layers=1.*give --mix_init=\[0.5,2.0\] "
+                       r"--n_layers=3 \(only epochs"):
+        run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=5), resume="t.pth")
 
 
 class FailsToSave:
