@@ -19,7 +19,9 @@ change; the model is built in the authors' module order with their ``_init_weigh
 - ``gru_on_x``: the published forward with the GRU reading the block input (no Conv1d).
 - ``fingerprint``: the form that the logged run's printed FLOPs (3,526,464) allow: one gate
   ``si(h1) + sig(h1)`` from ``h1 = x + dense1(x)`` on both directions, the GRU on the block input,
-  no Conv1d, ``dense2`` or ``projection`` call; the published mix order.
+  no Conv1d, ``dense2`` or ``projection`` call; the published mix order. The model's
+  ``sigma_variant: logged`` computes this form (``tests/test_authors_forms.py``) with the modules
+  it calls only, created in another order (so a seed draws other initial weights).
 
 ``--flops`` counts FLOPs as RecBole's ``get_flops`` logs them (thop), with Mamba counted as 0 as
 mamba-ssm's fused path calls none of its submodules, on padded batches (no length groups).
