@@ -38,7 +38,7 @@ def test_full_sort_shape_and_loss(make_sigma):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["paper", "official", "logged"])
 def test_scores_do_not_depend_on_trailing_padding(make_sigma, variant):
     model = make_sigma(sigma_variant=variant).eval()
     inter = batch(model, [1, 3, 8, 12], 12)
