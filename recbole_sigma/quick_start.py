@@ -67,9 +67,9 @@ def run(
     # checked once here, before any rank starts: the config, the data and the resume file
     config = build_config(model, dataset, config_file_list, config_dict)
     console_log(config)
-    require_data(config)
     if resume:
         check_resume_file(resume, config)
+    require_data(config)
     logging.getLogger().info(
         f"Starting {nproc} processes: ranks {group_offset}..{group_offset + nproc - 1} of "
         f"{world_size}, rank 0 at {ip}:{port}"
@@ -94,9 +94,9 @@ def run_recbole_sigma(
     """
     config = build_config(model, dataset, config_file_list, config_dict)
     console_log(config)  # a conversion on first use is logged
-    checked = require_data(config)  # before the config dump and the log files
     if resume:
         check_resume_file(resume, config)
+    checked = require_data(config)  # before the config dump and the log files
     with run_log(config) as log_file:
         result = _train_and_test(model, config, saved, checked, resume)
     if not config["single_spec"]:

@@ -23,6 +23,7 @@ GPU modules accept; on CPU ranks the wrapper is built without device ids. Every 
 import contextlib
 import functools
 import os
+import shlex
 import time
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -85,12 +86,13 @@ RESUMABLE_CHANGES = frozenset({
     "checkpoint_dir", "data_path", "dataset_save_path", "dataloaders_save_path", "save_dataset",
     "save_dataloaders", "worker", "eval_batch_size", "log_wandb", "wandb_project", "local_rank",
     "single_spec", "world_size", "nproc", "ip", "port", "offset", "mamba_backend",
-    "group_by_length", "flush_denormal", "keep_freed_memory", "metric_decimal_place",
-    "loss_decimal_place",
+    "group_by_length", "flush_denormal", "keep_freed_memory", "loss_decimal_place",
 })
 
 
 def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
     except (TypeError, ValueError, RuntimeError):  # arrays, tensors
@@ -98,7 +100,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _as_flag(key: str, value: Any) -> str:
-    return f"--{key}={str(value).replace(' ', '')}"
+    return shlex.quote(f"--{key}={value}")
 
 
 def changed_keys(trained: Any, now: Any) -> dict[str, tuple[Any, Any]]:

@@ -67,7 +67,7 @@ def test_resume_errors_before_loading_data(workdir, tiny_config):
                "epochs": 1}
     torch.save(dict(keys, config=trained), workdir / "t.pth")
     with pytest.raises(ValueError, match=r"trained with mix_init=\[0.5, 2.0\], n_layers=3; this "
-                       r"run has mix_init=\[1.0, 1.0\], n_layers=1.*give --mix_init=\[0.5,2.0\] "
+                       r"run has mix_init=\[1.0, 1.0\], n_layers=1.*give '--mix_init=\[0.5, 2.0\]' "
                        r"--n_layers=3 \(only epochs"):
         run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=5), resume="t.pth")
 
