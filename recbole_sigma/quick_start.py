@@ -165,6 +165,13 @@ def load_data_and_model(model_file: str) -> tuple:
     """
     checkpoint = load_checkpoint(model_file)
     config = checkpoint["config"]
+    trained_by = getattr(config, "model_class", None)
+    if trained_by is not None and trained_by is not get_model(config["model"]):
+        raise ValueError(
+            f"{model_file} was trained by {trained_by.__module__}.{trained_by.__qualname__}, not "
+            f"by the {config['model']} this package builds from the config: evaluate it with the "
+            "code that trained it (benchmarks/authors_forms.py: --evaluate)"
+        )
     # numpy aliases RecBole's metrics use (np.float, ...), set in Config.__init__, not on unpickling
     config.compatibility_settings()
     config["single_spec"], config["local_rank"] = True, 0

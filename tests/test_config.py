@@ -3,6 +3,7 @@
 import sys
 
 import pytest
+import torch
 import yaml
 from recbole.model.sequential_recommender import NARM, SASRec
 from recbole.utils import ModelType
@@ -11,6 +12,7 @@ from recbole_sigma import SIGMA
 from recbole_sigma.config import Config
 from recbole_sigma.model import baselines
 from recbole_sigma.quick_start import load_data_and_model, run
+from recbole_sigma.trainer import load_checkpoint
 from recbole_sigma.utils import get_model, get_trainer
 
 
@@ -66,3 +68,14 @@ def test_load_data_and_model_of_a_recbole_model(workdir, tiny_config):
     assert isinstance(model, SASRec)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     assert trainer.evaluate(test_data, load_best_model=False) == result["test_result"]
+    # a checkpoint of another class under the same name would load into the wrong forward
+    checkpoint = load_checkpoint(result["saved_model_file"])
+    checkpoint["config"].model_class = ChangedSASRec
+    torch.save(checkpoint, workdir / "changed.pth")
+    with pytest.raises(ValueError, match="changed.pth was trained by .*ChangedSASRec, not by the "
+                       "SASRec this package builds"):
+        load_data_and_model(str(workdir / "changed.pth"))
+
+
+class ChangedSASRec(SASRec):
+    """SASRec under another class: what a benchmark's model subclass saves."""
