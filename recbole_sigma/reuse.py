@@ -57,6 +57,9 @@ def _show(settings: dict[str, Any], key: str) -> str:
     return repr(settings[key]) if key in settings else "(not set)"
 
 
+EMPTY_HASH = hashlib.sha1().hexdigest()  # no files
+
+
 def data_files_hash(folder: str | Path, dataset: str) -> str:
     """Hash of the names and contents of ``<folder>/<dataset>.*`` (RecBole's atomic files)."""
     files = sorted(p for p in Path(folder).glob(f"{dataset}.*") if p.is_file())

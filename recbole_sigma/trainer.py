@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from recbole_sigma.distributed import all_gather, barrier, broadcast, global_rank
 from recbole_sigma.heap import keep_freed_memory
+from recbole_sigma.reuse import EMPTY_HASH, data_files_hash
 from recbole_sigma.rng import rng_state, set_rng_state
 
 LAST_STATE_SUFFIX = "-last.pth"
@@ -143,6 +144,14 @@ def check_resume_file(path: str, config) -> None:
                 f"--resume: {path} was trained with {key} {checkpoint['config'][key]!r}, this "
                 f"run has {config[key]!r}: give --{key} {checkpoint['config'][key]}"
             )
+    trained_on = checkpoint.get("data_files_sha1")
+    now_on = data_files_hash(config["data_path"], config["dataset"])
+    if trained_on and now_on != EMPTY_HASH and trained_on != now_on:
+        raise ValueError(
+            f"--resume: {path} was trained on other data files than "
+            f"{Path(config['data_path']) / config['dataset']}.* holds now: give --data_path the "
+            "folder of the files it was trained on"
+        )
     changed = changed_keys(checkpoint["config"], config)
     if changed:
         trained = ", ".join(f"{k}={old!r}" for k, (old, _) in changed.items())
@@ -251,6 +260,8 @@ class CheckpointSafeMixin:
                 "best_model_file": os.path.basename(self.saved_model_file),
                 "last_state": last,
                 "rng": rng,
+                "data_files_sha1": data_files_hash(self.config["data_path"],
+                                                  self.config["dataset"]),
             }
             save_atomically(state, path)
             if verbose:

@@ -84,3 +84,20 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path):
         save_atomically({"epoch": 4, "model_class": FailsToSave()}, path)
     assert load_checkpoint(path)["epoch"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["SIGMA-last.pth"]
+
+
+def test_resume_on_other_data_files_is_refused(workdir, tiny_config):
+    from conftest import write_slice
+
+    for folder, users in (("trained", 40), ("other", 39)):
+        write_slice(workdir / folder, "ml-tiny", users)
+    config = dict(tiny_config, epochs=1, data_path=str(workdir / "trained"))
+    result = run("SIGMA", "ml-tiny", config_dict=config)
+    assert load_checkpoint(result["saved_model_file"])["data_files_sha1"]
+    moved = dict(config, epochs=2, data_path=str(workdir / "other"))
+    with pytest.raises(ValueError, match="was trained on other data files than .*other/ml-tiny"):
+        run("SIGMA", "ml-tiny", config_dict=moved, resume=result["saved_model_file"])
+    # the same files in another folder: a resume may move
+    shutil.copytree(workdir / "trained", workdir / "copy")
+    run("SIGMA", "ml-tiny", config_dict=dict(moved, data_path=str(workdir / "copy")),
+        resume=result["saved_model_file"])
