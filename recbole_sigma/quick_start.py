@@ -14,6 +14,7 @@ from recbole_sigma.config import Config
 from recbole_sigma.config_check import check_config
 from recbole_sigma.data.load import InterSummary, check_data, load_dataset
 from recbole_sigma.distributed import all_gather, parameter_digest, spawn_ranks, world_size_for
+from recbole_sigma.ending import how_ended
 from recbole_sigma.run_log import console_log, run_log
 from recbole_sigma.trainer import check_resume_file, load_checkpoint
 from recbole_sigma.utils import get_model, get_trainer
@@ -89,7 +90,7 @@ def run_recbole_sigma(
     """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``).
 
     The result has RecBole's keys (``best_valid_score``, ``best_valid_result``,
-    ``test_result``, ...), the run's epochs, seconds, parameters and log file, and
+    ``test_result``, ...), the run's epochs, how it ended, seconds, parameters and log file, and
     ``rank_parameter_digests``: each rank's :func:`parameter_digest` after training.
     """
     config = build_config(model, dataset, config_file_list, config_dict)
@@ -148,6 +149,7 @@ def _train_and_test(
         "best_valid_result": best_valid_result,
         "test_result": test_result,
         "epochs": len(epoch_times),
+        "ended": how_ended(trainer),
         "epoch_seconds": sum(epoch_times) / max(len(epoch_times), 1),
         "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),

@@ -12,7 +12,9 @@ import yaml
 
 from recbole_sigma.compare import RUNS_RECORD, compare_from_args, iter_compare, parse_models
 from recbole_sigma.compare.grouped import UserEval
+from recbole_sigma.compare.logs import read_log
 from recbole_sigma.compare.report import write_report
+from recbole_sigma.ending import EPOCH_CAP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -91,6 +93,8 @@ def test_cli_with_two_seeds_gives_std(tiny_config, workdir, monkeypatch):
     assert "--seeds 2" in md and " ± " in md
     runs = pd.read_csv(workdir / "res" / "runs.csv")
     assert list(runs["seed"]) == [2020, 2021]
+    # one epoch of the at most one allowed: both runs ended at the epoch cap
+    assert list(runs["ended"]) == [EPOCH_CAP] * 2 and f"| 2 | {EPOCH_CAP} x2 |" in md
     table = pd.read_csv(workdir / "res" / "comparison.csv")
     assert table["seeds"][0] == 2 and not np.isnan(table["epoch_seconds_std"][0])
 
@@ -121,6 +125,7 @@ def test_jobs_reuse_and_a_log_file_per_run(mini_config, workdir, monkeypatch, ca
         for model, log in zip(frame["model"], frame["log_file"], strict=True):
             text = Path(log).read_text()
             assert f"compare: {model}, seed 2020" in text and text.count("compare: ") == 2
+        assert list(frame["ended"]) == [read_log(Path(log)).ended for log in frame["log_file"]]
 
     monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--epochs=2"])
     caplog.clear()

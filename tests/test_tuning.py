@@ -9,9 +9,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from recbole_sigma.compare.logs import read_log
+from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.tuning import tune_from_args
 from recbole_sigma.tuning.objective import Objective
-from recbole_sigma.tuning.results import TrialTable
+from recbole_sigma.tuning.results import TrialTable, with_endings
 from recbole_sigma.tuning.search_grid import grid_points
 from recbole_sigma.tuning.space import read_space
 
@@ -96,21 +98,54 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
         (trial,) = (workdir / "out" / "ray").glob(f"train_trial_*flip_r={int(row['flip_r'])}_*")
         reports = (trial / "result.json").read_text().splitlines()
         assert 1 <= len(reports) == row["epochs"] <= 2
+        assert row["ended"] == (EPOCH_CAP if row["epochs"] == 2 else SCHEDULER_STOP)
+        assert Path(row["log_file"]).is_absolute() and Path(row["log_file"]).is_file()
     # a rerun reuses both trials (same config, same scheduler): nothing is trained or added
     tune(*tiny_files, "ray")
     assert pd.read_csv(workdir / "out" / "results.csv").equals(table)
     assert "Trials: 2;" in (workdir / "out" / "results.md").read_text()
 
 
-def test_report_flags_trials_stopped_early(tmp_path):
+def test_report_says_how_each_trial_ended(tmp_path):
     table = TrialTable(tmp_path, "NDCG@10")
-    for r, ndcg, epochs in [(1, 0.02, 2), (3, 0.01, 1), (5, 0.03, 2)]:
+    for r, ndcg, epochs, ended in [(1, 0.02, 9, EARLY_STOP), (3, 0.01, 1, SCHEDULER_STOP),
+                                   (5, 0.03, 20, EPOCH_CAP)]:
         table.append({"flip_r": r, "n_layers": 1, "valid_ndcg@10": ndcg,
-                      "test_ndcg@10": ndcg / 2, "epochs": epochs})
+                      "test_ndcg@10": ndcg / 2, "epochs": epochs, "ended": ended})
     best = table.write_report("t", [])
-    assert (best["flip_r"], best["epochs"]) == (5, 2)
-    assert "fewer than 2 epochs stopped early" in (tmp_path / "results.md").read_text()
+    assert (best["flip_r"], best["ended"]) == (5, EPOCH_CAP)
+    report = (tmp_path / "results.md").read_text()
+    assert "metrics are those of its best validation epoch" in report
+    assert f"`{EPOCH_CAP}` = the `epochs` limit ended it, it may not have converged" in report
     assert (tmp_path / "ndcg_vs_r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_grid_trials_end_as_their_logs_say(workdir, mini_config, monkeypatch):
+    """Early stopping and the epoch cap, each in the table as the trial's RecBole log has it;
+    a table written before the ``ended`` column gets it from the logs."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    # a high learning rate makes the validation score fall after the first epochs; INFO logs
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(
+        dict(mini_config, epochs=4, learning_rate=0.05, state="INFO")))
+    (workdir / "stop.test").write_text("stopping_step choice [0,10]\n")
+    tune([str(workdir / "mini.yaml")], "stop.test", "hyperopt", model="GRU4Rec")
+    table = pd.read_csv(workdir / "out" / "results.csv")
+    logged = dict(zip(table["stopping_step"],
+                      [read_log(Path(f)).ended for f in table["log_file"]], strict=True))
+    assert dict(zip(table["stopping_step"], table["ended"], strict=True)) == logged
+    assert logged == {0: EARLY_STOP, 10: EPOCH_CAP}
+    assert table.set_index("stopping_step").loc[10, "epochs"] == 4
+
+    table.drop(columns="ended").to_csv(workdir / "out" / "results.csv", index=False)
+    tables = TrialTable(workdir / "out", "NDCG@10")
+    tables.session_rows = {0, 1}
+    best = tables.write_report("t", [])
+    assert best["ended"] == logged[best["stopping_step"]]
+    assert f"| {EARLY_STOP} " in (workdir / "out" / "results.md").read_text()
+    # a log gone, or one without INFO lines, tells nothing: the trial's end is unknown
+    Path(table.set_index("stopping_step").loc[0, "log_file"]).write_text("WARNING only\n")
+    assert list(with_endings(tables.ranked()).set_index("stopping_step")["ended"].sort_index()) \
+        == [UNKNOWN, EPOCH_CAP]
 
 
 def test_jobs_and_reuse_only_with_the_same_config(workdir, mini_config, monkeypatch, caplog):

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
+
+from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, NOT_FINISHED
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
 _EPOCH = re.compile(r"epoch (\d+) evaluating \[time: [\d.]+s, valid_score: ([\d.]+)\]")
@@ -47,9 +49,9 @@ class LoggedRun:
         """'early stop', 'epoch cap' or 'not finished' (no test result in the log), and whether
         the run's earlier epochs are missing."""
         if not self.test:
-            ended = "not finished"
+            ended = NOT_FINISHED
         else:
-            ended = "early stop" if self.stopped_at is not None else "epoch cap"
+            ended = EARLY_STOP if self.stopped_at is not None else EPOCH_CAP
         if self.resumed_from is not None:
             ended += f", resumed at epoch {self.resumed_from} (earlier log not given)"
         return ended
@@ -144,6 +146,15 @@ def read_log(path: Path) -> LoggedRun:
         elif m := _RESUMED.search(line):
             run.resumed_from = int(m.group(1))
     return run
+
+
+def ended_from_log(path: Any) -> Optional[str]:
+    """How the run of the RecBole log at ``path`` ended, when the log has it (INFO lines, with
+    the test result a finished run writes); else None."""
+    if not isinstance(path, str) or not Path(path).is_file():
+        return None
+    run = read_log(Path(path))
+    return run.ended if run.test else None
 
 
 def join_resumed(runs: list[LoggedRun]) -> list[LoggedRun]:

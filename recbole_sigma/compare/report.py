@@ -8,7 +8,9 @@ import matplotlib
 import pandas as pd
 
 from recbole_sigma.compare.grouped import GROUPS
+from recbole_sigma.compare.logs import ended_from_log
 from recbole_sigma.compare.runner import RunResult
+from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, UNKNOWN
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
@@ -40,7 +42,9 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
         row.update({f"valid_{k}": v for k, v in r.valid.items()})
         row.update({f"test_{k}": v for k, v in r.test.items()})
         row.update({k: asdict(r)[k] for k in COSTS})
-        row.update(memory_kind=r.memory_kind, log_file=r.log_file, config_hash=r.config_hash)
+        ended = r.ended or ended_from_log(r.log_file) or UNKNOWN  # older records lack it
+        row.update(ended=ended, memory_kind=r.memory_kind, log_file=r.log_file,
+                   config_hash=r.config_hash)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -88,13 +92,20 @@ def _metric_columns(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> list[str]
     ]
 
 
-def main_table(summary: pd.DataFrame) -> str:
-    """Markdown: metrics on valid and test, then the costs, one row per model."""
+def endings(runs: pd.DataFrame) -> dict[str, str]:
+    """Per model, how its runs ended: ``"early stop x3"``, ``"epoch cap x1, early stop x2"``."""
+    return {model: ", ".join(f"{ended} x{n}" for ended, n in group.value_counts(sort=False).items())
+            for model, group in runs.groupby("model", sort=False)["ended"]}
+
+
+def main_table(summary: pd.DataFrame, ended: dict[str, str]) -> str:
+    """Markdown: how the runs ended, metrics on valid and test, then the costs, one row per
+    model."""
     metrics = _metric_columns(summary, ("valid_", "test_"))
-    header = ["model", "seeds"] + metrics + [COST_TITLES[c] for c in COSTS]
+    header = ["model", "seeds", "ended"] + metrics + [COST_TITLES[c] for c in COSTS]
     rows = []
     for _, s in summary.iterrows():
-        row = [s["model"], str(s["seeds"])]
+        row = [s["model"], str(s["seeds"]), ended[s["model"]]]
         row += [_cell(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
         row += [_cell(s[f"{c}_mean"], s[f"{c}_std"], 0 if c == "parameters" else 1) for c in COSTS]
         rows.append(row)
@@ -151,7 +162,10 @@ def write_report(results: list[RunResult], output: Path, title: str, notes: str 
     kind = runs["memory_kind"].iloc[0]
     text = (
         f"# {title}\n\n{notes}"
-        f"## Overall (mean ± std over seeds)\n\n{main_table(summary)}\n"
+        f"## Overall (mean ± std over seeds)\n\n{main_table(summary, endings(runs))}\n"
+        f"ended: `{EARLY_STOP}` = converged (more than `stopping_step` validations in a row "
+        f"without matching the best score), `{EPOCH_CAP}` = the `epochs` limit ended the run, "
+        "which may not have converged.\n"
         f"Memory: `{kind}` (see `recbole_sigma/compare/memory.py`); s/epoch: training only; "
         "infer ms/batch: median `full_sort_predict` time per full test batch. Each run's log "
         "file and config hash: `runs.csv`.\n\n"

@@ -22,6 +22,7 @@ from recbole_sigma.compare.grouped import evaluate_users
 from recbole_sigma.compare.memory import PeakMemory
 from recbole_sigma.compare.variants import Variant
 from recbole_sigma.data.load import load_dataset
+from recbole_sigma.ending import how_ended
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import effective_config
 from recbole_sigma.run_log import run_log
@@ -50,6 +51,7 @@ class RunResult:
     recomputed_test: dict[str, float] = field(default_factory=dict)
     log_file: Optional[str] = None
     config_hash: str = ""
+    ended: str = ""  # recbole_sigma.ending's words; "" in records written before it
 
 
 def _data_key(config: Config) -> tuple:
@@ -188,6 +190,7 @@ def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
             test=dict(test),
             groups=users.groups(),
             epochs=len(epoch_times),
+            ended=how_ended(trainer),
             epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
             parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
             inference_ms=users.inference_ms(),

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 import pandas as pd
 
+from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.reuse import ConfigRecords, config_hash
 
 CSV, MARKDOWN, PLOT, CONFIGS = "results.csv", "results.md", "ndcg_vs_r.png", "configs.jsonl"
@@ -22,7 +23,8 @@ def trial_row(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     row = dict(params)
     row.update({f"valid_{k}": v for k, v in result["best_valid_result"].items()})
     row.update({f"test_{k}": v for k, v in result["test_result"].items()})
-    row.update({k: result[k] for k in ("epochs", "train_seconds", "log_file") if k in result})
+    row.update({k: result[k] for k in ("epochs", "ended", "train_seconds", "log_file")
+                if k in result})
     return row
 
 
@@ -102,20 +104,37 @@ class TrialTable:
 
     def write_report(self, title: str, notes: list[str]) -> Optional[dict[str, Any]]:
         """Write ``results.md`` and the plot; return the best row (None without trials)."""
-        table = self.ranked()
+        table = with_endings(self.ranked())
         if table.empty:
             return None
         lines = [f"# {title}", "", *notes, "",
-                 f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation).", "",
+                 f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation). "
+                 "Each trial's metrics are those of its best validation epoch.", "",
                  table.to_markdown(index=False, floatfmt=".4f"), ""]
-        if "epochs" in table and table["epochs"].nunique() > 1:
-            lines.append(f"Trials with fewer than {table['epochs'].max()} epochs stopped early "
-                         "(early stopping or the scheduler, e.g. ASHA): their metrics are those "
-                         "of their last epoch, not comparable with the longer trials' (marked x "
-                         "in the plot).\n")
+        if "ended" in table:
+            lines.append(f"`ended`: `{EARLY_STOP}` = converged (more than `stopping_step` "
+                         "validations in a row without matching the best score); "
+                         f"`{EPOCH_CAP}` = the `epochs` limit ended it, it may not have "
+                         f"converged; `{SCHEDULER_STOP}` = Ray Tune's scheduler stopped it, so "
+                         "its best score is over fewer epochs and not comparable with the "
+                         f"others' (in the plot: x `{SCHEDULER_STOP}`, + `{EPOCH_CAP}`).\n")
         (self.folder / MARKDOWN).write_text("\n".join(lines))
         plot_ndcg_vs_r(table, self.folder / PLOT, self.bigger)
         return table.iloc[0].to_dict()
+
+
+def with_endings(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with an ``ended`` value for every trial: a row written before the tables had
+    that column takes it from the trial's RecBole log, when the log is still there and has the
+    run's end; else it is ``unknown``."""
+    from recbole_sigma.compare.logs import ended_from_log  # the compare package is heavy
+
+    if table.empty or "log_file" not in table:
+        return table
+    ended = table["ended"] if "ended" in table else pd.Series(None, index=table.index)
+
+    filled = ended.where(ended.notna(), table["log_file"].map(ended_from_log))
+    return table.assign(ended=filled.fillna(UNKNOWN)) if filled.notna().any() else table
 
 
 def plot_ndcg_vs_r(table: pd.DataFrame, path: Path, bigger: bool = True) -> bool:
@@ -140,10 +159,11 @@ def plot_ndcg_vs_r(table: pd.DataFrame, path: Path, bigger: bool = True) -> bool
         if "test_ndcg@10" in group:
             ax.plot(group["flip_r"], group["test_ndcg@10"], "s--", color=line[0].get_color(),
                     label=f"n_layers={n} test")
-    if "epochs" in best and best["epochs"].nunique() > 1:
-        short = best[best["epochs"] < best["epochs"].max()]
-        ax.scatter(short["flip_r"], short["valid_ndcg@10"], marker="x", s=80, color="k",
-                   zorder=3, label=f"stopped before epoch {best['epochs'].max()}")
+    for ended, marker in ((SCHEDULER_STOP, "x"), (EPOCH_CAP, "+")):
+        cut = best[best["ended"] == ended] if "ended" in best else best.iloc[:0]
+        if not cut.empty:
+            ax.scatter(cut["flip_r"], cut["valid_ndcg@10"], marker=marker, s=80, color="k",
+                       zorder=3, label=ended)
     ax.set_xlabel("r (flip_r: last r items not flipped)")
     ax.set_ylabel("NDCG@10")
     ax.set_xticks(sorted(best["flip_r"].unique()))

@@ -22,6 +22,7 @@ from recbole.utils import init_seed
 
 import recbole_sigma
 from recbole_sigma.data.load import load_dataset
+from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_log import console_log, run_log
@@ -85,11 +86,11 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
         return
     hash_ = config_hash(settings)
     table.configs.add({"config_hash": hash_, "label": trial_label(params), "config": settings})
-    with run_log(config):
-        _train(config, model, session, hash_)
+    with run_log(config) as log_file:
+        _train(config, model, session, hash_, str(Path(log_file).resolve()))
 
 
-def _train(config: Config, model: str, session: Any, hash_: str) -> None:
+def _train(config: Config, model: str, session: Any, hash_: str, log_file: str) -> None:
     init_seed(config["seed"], config["reproducibility"])
     train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
@@ -98,18 +99,34 @@ def _train(config: Config, model: str, session: Any, hash_: str) -> None:
     trainer = type(base.__name__, (ReportEachValidation, base), {})(config, net)
     sign = 1 if config["valid_metric_bigger"] else -1
     best: dict[str, Any] = {}
+    worse = [0]  # validations since the best one, counted as RecBole's early stopping does
 
     def report(score: float, result: dict) -> None:
-        if not best or sign * score > sign * best["best_valid_score"]:
+        # RecBole's early stopping counts a tie as better and keeps the later epoch
+        if not best or sign * score >= sign * best["best_valid_score"]:
             test = trainer.evaluate(test_data, load_best_model=False)
             best.update(best_valid_score=score, best_valid_result=dict(result),
                         test_result=dict(test))
+            worse[0] = 0
+        else:
+            worse[0] += 1
         epochs = len(getattr(trainer, "epoch_times", []))
         session.report({"valid_score": score, "best_valid_score": best["best_valid_score"],
-                        "epochs": epochs, "config_hash": hash_, **trial_row({}, best)})
+                        "epochs": epochs, "ended": ending(epochs, worse[0], config),
+                        "log_file": log_file, "config_hash": hash_, **trial_row({}, best)})
 
     trainer.on_valid = report
     trainer.fit(train_data, valid_data, saved=False, show_progress=False)
+
+
+def ending(epochs: int, worse: int, config: Config) -> str:
+    """How the trial ends if it stops after this validation: early stopping, the epoch cap (no
+    validation is left before ``epochs``), or else, should it stop now, the scheduler."""
+    if worse > config["stopping_step"]:
+        return EARLY_STOP
+    if epochs + config["eval_step"] > config["epochs"]:
+        return EPOCH_CAP
+    return SCHEDULER_STOP
 
 
 def trial_resources(cluster: dict[str, float]) -> dict[str, float]:
@@ -201,6 +218,7 @@ class TableCallback(Callback):
         row = {name: trial.config[name] for name in self.names}
         row.update({k: v for k, v in result.items() if k.startswith(("valid_", "test_"))})
         row.pop("valid_score")
-        row.update(epochs=result["epochs"], train_seconds=result["time_total_s"],
+        row.update(epochs=result["epochs"], ended=result.get("ended"),
+                   train_seconds=result["time_total_s"], log_file=result.get("log_file"),
                    config_hash=result["config_hash"])
         self.table.append(row)
