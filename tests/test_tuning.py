@@ -175,8 +175,11 @@ def test_jobs_and_reuse_only_with_the_same_config(workdir, mini_config, monkeypa
     best = tune(files, "one.test", "hyperopt", model="GRU4Rec", output="ser")
     assert "another config (epochs: 1 -> 2)" in caplog.text
     assert list(pd.read_csv(workdir / "ser" / "results.csv")["epochs"]) == [1, 1, 2]
-    # the report shows this search's trials only
-    assert best["epochs"] == 2 and "Trials: 1;" in (workdir / "ser" / "results.md").read_text()
+    # the report shows this search's trials only, and not the base config's value of the
+    # tuned key among the fixed settings
+    report = (workdir / "ser" / "results.md").read_text()
+    assert best["epochs"] == 2 and "Trials: 1;" in report
+    assert "fixed settings: epochs=2, " in report and "dropout_prob=" not in report
 
 
 def test_hyperopt_jobs_need_the_grid(workdir, tiny_files):

@@ -15,6 +15,7 @@ from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.reuse import ConfigRecords, config_hash
 
 CSV, MARKDOWN, PLOT, CONFIGS = "results.csv", "results.md", "ndcg_vs_r.png", "configs.jsonl"
+PLOT_MARKS = f" (in the plot: x `{SCHEDULER_STOP}`, + `{EPOCH_CAP}`)"
 logger = logging.getLogger(__name__)
 
 
@@ -117,7 +118,7 @@ class TrialTable:
                          f"`{EPOCH_CAP}` = the `epochs` limit ended it, it may not have "
                          f"converged; `{SCHEDULER_STOP}` = Ray Tune's scheduler stopped it, so "
                          "its best score is over fewer epochs and not comparable with the "
-                         f"others' (in the plot: x `{SCHEDULER_STOP}`, + `{EPOCH_CAP}`).\n")
+                         f"others'{PLOT_MARKS if 'flip_r' in table else ''}.\n")
         (self.folder / MARKDOWN).write_text("\n".join(lines))
         plot_ndcg_vs_r(table, self.folder / PLOT, self.bigger)
         return table.iloc[0].to_dict()

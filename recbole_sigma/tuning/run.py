@@ -64,7 +64,9 @@ def tune_from_args(
 
         tune_with_hyperopt(Objective(args.model, args.dataset, table), params, config_file_list,
                            args.algo, args.max_evals)
-    fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS if k in config)
+    tuned = {p.name for p in params}
+    fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS
+                               if k in config and k not in tuned)
     notes = [f"Command: `{args.command}`", "",
              f"Tool: {args.tool} ({args.algo}); fixed settings: {fixed_settings}."]
     best = table.write_report(f"Tuning {args.model} on {args.dataset}", notes)
