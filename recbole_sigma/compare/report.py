@@ -8,7 +8,6 @@ import matplotlib
 import pandas as pd
 
 from recbole_sigma.compare.grouped import GROUPS
-from recbole_sigma.compare.logs import ended_from_log
 from recbole_sigma.compare.runner import RunResult
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, UNKNOWN
 
@@ -36,6 +35,10 @@ COST_TITLES = {
 def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     """One row per (model, seed): valid_* and test_* metrics, the costs, the run's log file and
     the hash of its effective config."""
+    # imported here: `python -m recbole_sigma.compare.logs` runs that module as __main__ after
+    # the package (and so this module) is imported
+    from recbole_sigma.compare.logs import ended_from_log
+
     rows = []
     for r in results:
         row = {"model": r.name, "seed": r.seed}
