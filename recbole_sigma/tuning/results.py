@@ -133,8 +133,8 @@ def with_endings(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty or "log_file" not in table:
         return table
     ended = table["ended"] if "ended" in table else pd.Series(None, index=table.index)
-
-    filled = ended.where(ended.notna(), table["log_file"].map(ended_from_log))
+    missing = ended.isna()  # only these rows' logs are read
+    filled = ended.where(~missing, table["log_file"].where(missing).map(ended_from_log))
     return table.assign(ended=filled.fillna(UNKNOWN)) if filled.notna().any() else table
 
 

@@ -99,20 +99,21 @@ def _train(config: Config, model: str, session: Any, hash_: str, log_file: str) 
     trainer = type(base.__name__, (ReportEachValidation, base), {})(config, net)
     sign = 1 if config["valid_metric_bigger"] else -1
     best: dict[str, Any] = {}
-    worse = [0]  # validations since the best one, counted as RecBole's early stopping does
+    worse = 0  # validations since the best one, counted as RecBole's early stopping does
 
     def report(score: float, result: dict) -> None:
+        nonlocal worse
         # RecBole's early stopping counts a tie as better and keeps the later epoch
         if not best or sign * score >= sign * best["best_valid_score"]:
             test = trainer.evaluate(test_data, load_best_model=False)
             best.update(best_valid_score=score, best_valid_result=dict(result),
                         test_result=dict(test))
-            worse[0] = 0
+            worse = 0
         else:
-            worse[0] += 1
+            worse += 1
         epochs = len(getattr(trainer, "epoch_times", []))
         session.report({"valid_score": score, "best_valid_score": best["best_valid_score"],
-                        "epochs": epochs, "ended": ending(epochs, worse[0], config),
+                        "epochs": epochs, "ended": ending(epochs, worse, config),
                         "log_file": log_file, "config_hash": hash_, **trial_row({}, best)})
 
     trainer.on_valid = report
