@@ -117,16 +117,23 @@ def authors_batch(model, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> 
 
 def logged_batch(model, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
     """The block that fits the authors' logged runs (README, Fidelity): (B, D). One gate from
-    h1 for both directions, the GRU on the block input, no projection, nothing masked."""
+    h1 for both directions, the GRU on the block input, no projection, nothing masked. The
+    ablations drop the flipped direction, the gate (``m`` for ``m * g + m``) or the GRU."""
     x = layer_norm(model.item_embedding.weight[item_seq], model.LayerNorm)  # (B, L, D)
     for block in model.layers:
-        f = x.clone()
-        f[:, :45] = x[:, :45].flip(1)
-        m, mf = block.mamba(x), block.mamba(f)
-        h1 = x + linear(x, block.dense1)
-        g = linear(F.silu(h1), block.gate_silu) + linear(torch.sigmoid(h1), block.gate_sigmoid)
-        fe = torch.stack([gru(row, block.gru) for row in x])
+        g = 0.0
+        if block.use_ds_gate:
+            h1 = x + linear(x, block.dense1)
+            g = linear(F.silu(h1), block.gate_silu) + linear(torch.sigmoid(h1), block.gate_sigmoid)
         w = block.mix
-        z = w[2] * (m * g + m) + w[1] * (mf * g + mf) + w[0] * fe
+        m = block.mamba(x)
+        z = w[2] * (m * g + m)
+        if block.use_flip:
+            f = x.clone()
+            f[:, :45] = x[:, :45].flip(1)
+            mf = block.mamba(f)
+            z = z + w[1] * (mf * g + mf)
+        if block.use_fe_gru:
+            z = z + w[0] * torch.stack([gru(row, block.gru) for row in x])
         x = ffn(layer_norm(z + x if len(model.layers) > 1 else z, block.LayerNorm), block.ffn)
     return x[torch.arange(len(x)), item_seq_len - 1]

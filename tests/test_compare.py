@@ -14,6 +14,7 @@ from recbole_sigma.compare import RUNS_RECORD, compare_from_args, iter_compare, 
 from recbole_sigma.compare.grouped import UserEval
 from recbole_sigma.compare.logs import read_log
 from recbole_sigma.compare.report import write_report
+from recbole_sigma.compare.runner import plan_runs
 from recbole_sigma.ending import EPOCH_CAP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -36,6 +37,20 @@ def test_parse_models_adds_ablations_and_rejects_unknown_names():
         parse_models("SIGMA,NoSuchRec")
     with pytest.raises(ValueError, match="twice"):
         parse_models("SASRec,SASRec")
+
+
+def test_authors_variants_take_their_own_keys_in_a_comparison(tiny_config):
+    """A paper-variant setting of the comparison does not stop SIGMA-official or SIGMA-logged
+    (whose forms fix it), and does reach SIGMA; alone, such a variant stops on it."""
+    variants = parse_models("SIGMA,SIGMA-official,SIGMA-logged")
+    base = dict(tiny_config, mix_residual=True, flip_r=3)
+    tasks = plan_runs(variants, "ml-tiny", config_dict=base)
+    configs = {t.variant.name: t.config() for t in tasks}
+    assert (configs["SIGMA"]["mix_residual"], configs["SIGMA"]["flip_r"]) == (True, 3)
+    for name in ("SIGMA-official", "SIGMA-logged"):
+        assert (configs[name]["mix_residual"], configs[name]["flip_r"]) == ("auto", 5)
+    with pytest.raises(ValueError, match="sigma_variant: logged does not read it"):
+        plan_runs(parse_models("SIGMA"), "ml-tiny", config_dict=dict(base, sigma_variant="logged"))
 
 
 def test_groups_use_documented_bounds():

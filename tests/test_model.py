@@ -172,6 +172,33 @@ def test_authors_variants_match_their_literal_forward(make_sigma, max_len, n_lay
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_layers", [1, 2])
+@pytest.mark.parametrize("ablation", ["use_flip", "use_ds_gate", "use_fe_gru"])
+def test_logged_ablations_match_their_literal_forward(make_sigma, ablation, n_layers):
+    """Each switch drops its part of the logged block (trained-like weights; one layer: by
+    length groups) and its modules, and nothing else."""
+    import reference_sigma
+
+    full = make_sigma(sigma_variant="logged", n_layers=n_layers)
+    model = make_sigma(sigma_variant="logged", n_layers=n_layers, **{ablation: False}).eval()
+    dropped = {"use_flip": set(), "use_ds_gate": {"dense1", "gate_silu", "gate_sigmoid"},
+               "use_fe_gru": {"gru"}}[ablation]
+    names = {name.split(".")[2] for name, _ in model.named_parameters() if ".layers." in f".{name}"}
+    full_names = {name.split(".")[2] for name, _ in full.named_parameters()
+                  if ".layers." in f".{name}"}
+    assert names == full_names - dropped
+    reference_sigma.trained_like(model)
+    inter = batch(model, [1, 5, 22, 23, 30, 44, 45, 46, 49, 50], 50, seed=3)
+    seq, seq_len = inter[model.ITEM_SEQ], inter[model.ITEM_SEQ_LEN]
+    with torch.no_grad():
+        want = reference_sigma.logged_batch(model, seq, seq_len)
+        got = model.forward(seq, seq_len)
+        full.load_state_dict(model.state_dict(), strict=False)
+        other = full.eval().forward(seq, seq_len)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert (got - other).abs().max() > 1e-3  # the switch changes the scores
+
+
 def test_bpr_loss(make_sigma, tiny_config):
     model = make_sigma(loss_type="BPR")
     inter = batch(model, [2, 5], 5)
@@ -195,6 +222,18 @@ def test_bpr_loss(make_sigma, tiny_config):
 def test_bad_config_values_raise_clear_errors(make_sigma, key, value, message):
     with pytest.raises(ValueError, match=message):
         make_sigma(**{key: value})
+
+
+@pytest.mark.parametrize(
+    "variant, key, value",
+    [("logged", "flip_r", 3), ("logged", "mix_residual", True), ("logged", "gru_conv_kernel", 5),
+     ("official", "use_fe_gru", False), ("official", "mamba_init", "mamba_ssm"),
+     ("official", "mix_init", [0.5, 1.0])],
+)
+def test_keys_the_variant_does_not_read_stop_the_run(make_sigma, variant, key, value):
+    with pytest.raises(ValueError, match=f"config key '{key}'.*sigma_variant: {variant} does not"):
+        make_sigma(sigma_variant=variant, **{key: value})
+    make_sigma(sigma_variant=variant, **{key: getattr(SigmaSettings(), key)})  # its default
 
 
 def test_cuda_backend_without_cuda_is_a_clear_error(make_sigma):

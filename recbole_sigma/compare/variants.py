@@ -3,15 +3,24 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from recbole_sigma.model.settings import unread_defaults
 from recbole_sigma.utils import get_model
+
+
+def _variant(name: str) -> dict[str, Any]:
+    """``sigma_variant: name``, with the keys it does not read at their defaults, so that a
+    comparison's paper-variant settings (e.g. ``--mix_residual=True``) do not stop it."""
+    unread = {k: list(v) if isinstance(v, tuple) else v for k, v in unread_defaults(name).items()}
+    return {"sigma_variant": name, **unread}
+
 
 # each ablation is SIGMA with one config switch changed (see properties/model/SIGMA.yaml)
 ABLATIONS: dict[str, dict[str, Any]] = {
     "SIGMA-noflip": {"use_flip": False},
     "SIGMA-nogate": {"use_ds_gate": False},
     "SIGMA-nogru": {"use_fe_gru": False},
-    "SIGMA-official": {"sigma_variant": "official"},
-    "SIGMA-logged": {"sigma_variant": "logged"},
+    "SIGMA-official": _variant("official"),
+    "SIGMA-logged": _variant("logged"),
 }
 
 

@@ -41,6 +41,14 @@ class SigmaSettings:
 _POSITIVE = ("hidden_size", "n_layers", "d_state", "d_conv", "expand")
 _ODD_KERNELS = ("gate_conv_kernel", "gru_conv_kernel")
 _FLAGS = ("use_flip", "use_ds_gate", "use_fe_gru", "share_mamba", "flip_back")
+# keys each variant does not read: the authors' forms fix what these set in the paper variant
+_PAPER_ONLY = ("flip_r", "gate_conv_kernel", "share_mamba", "flip_back", "mix_residual",
+               "mix_init", "mamba_init")
+UNREAD_KEYS = {
+    "paper": (),
+    "official": _PAPER_ONLY + ("use_flip", "use_ds_gate", "use_fe_gru"),
+    "logged": _PAPER_ONLY + ("gru_conv_kernel",),
+}
 _CHOICES = {
     "sigma_variant": VARIANTS,
     "mamba_backend": BACKENDS,
@@ -106,7 +114,30 @@ def sigma_settings(config: Mapping[str, Any]) -> SigmaSettings:
         raise _bad("mix_init", mix, "two numbers [a1, a2] (PF-Mamba, FE-GRU)")
     values["mix_init"] = tuple(float(a) for a in mix)
     values["dropout_prob"] = float(dropout)
-    return SigmaSettings(**values)
+    settings = SigmaSettings(**values)
+    _check_read(settings)
+    return settings
+
+
+def unread_defaults(variant: str) -> dict[str, Any]:
+    """The defaults of the keys ``variant`` does not read (a config that sets them to these
+    passes :func:`sigma_settings` with any variant)."""
+    defaults = SigmaSettings()
+    return {key: getattr(defaults, key) for key in UNREAD_KEYS[variant]}
+
+
+def _check_read(settings: SigmaSettings) -> None:
+    """Stop on a key set away from its default that the chosen variant would ignore: the run
+    would train another model than the config says."""
+    variant = settings.sigma_variant
+    for key, default in unread_defaults(variant).items():
+        value = getattr(settings, key)
+        if value != default:
+            raise ValueError(
+                f"config key {key!r} is {value!r}, but sigma_variant: {variant} does not read it "
+                f"(it would train as if {key} were {default!r}); remove it, set it to "
+                f"{default!r}, or use sigma_variant: paper (README, Fidelity)"
+            )
 
 
 def warn_if_flip_is_off(settings: SigmaSettings, max_len: int) -> None:
