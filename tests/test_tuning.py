@@ -185,3 +185,10 @@ def test_jobs_and_reuse_only_with_the_same_config(workdir, mini_config, monkeypa
 def test_hyperopt_jobs_need_the_grid(workdir, tiny_files):
     with pytest.raises(ValueError, match="--jobs 2 with --tool hyperopt --algo bayes"):
         tune(*tiny_files, "hyperopt", algo="bayes", jobs=2)
+
+
+def test_tuning_a_key_the_variant_does_not_read_stops_first(workdir, tiny_files, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--sigma_variant=logged"])
+    with pytest.raises(ValueError, match=r"tunes \['flip_r'\], which sigma_variant: logged"):
+        tune(*tiny_files, "hyperopt")
+    assert not (workdir / "out").exists()

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from recbole_sigma.config import plugin_config_files
+from recbole_sigma.model.settings import UNREAD_KEYS
 from recbole_sigma.parallel import build_kernels, check_jobs
 from recbole_sigma.quick_start import build_config, require_data
 from recbole_sigma.run_log import console_log
@@ -41,6 +42,13 @@ def tune_from_args(
     clash = sorted({p.name for p in params} & set(overrides))
     if clash:
         raise ValueError(f"{clash} are tuned by {args.hyper}: do not also set them as --key=value")
+    tuned = {p.name for p in params}
+    variant = config["sigma_variant"] if args.model == "SIGMA" else None
+    unread = sorted(tuned & set(UNREAD_KEYS[variant])) if variant in UNREAD_KEYS else []
+    if unread and "sigma_variant" not in tuned:
+        raise ValueError(f"{args.hyper} tunes {unread}, which sigma_variant: {variant} does not "
+                         "read: every trial would train the same model; tune them with "
+                         "sigma_variant: paper, or tune other keys")
     output = Path(args.output or Path("tuning") / f"{args.model}-{args.dataset}")
     table = TrialTable(output, config["valid_metric"], config["valid_metric_bigger"])
     if args.tool == "ray":
@@ -64,7 +72,6 @@ def tune_from_args(
 
         tune_with_hyperopt(Objective(args.model, args.dataset, table), params, config_file_list,
                            args.algo, args.max_evals)
-    tuned = {p.name for p in params}
     fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS
                                if k in config and k not in tuned)
     notes = [f"Command: `{args.command}`", "",
