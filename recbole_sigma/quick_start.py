@@ -25,12 +25,17 @@ def build_config(
     dataset: str = "ml-100k",
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
+    fixed: Optional[dict[str, Any]] = None,
 ) -> Config:
     """The plugin's :class:`~recbole_sigma.config.Config` for a model given by name, its plugin
-    and SIGMA keys checked (:func:`~recbole_sigma.config_check.check_config`)."""
+    and SIGMA keys checked (:func:`~recbole_sigma.config_check.check_config`). ``fixed`` keys
+    win over every source, a ``--key=value`` on the command line too (RecBole ranks the command
+    line above ``config_dict``)."""
     config = Config(
         model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict
     )
+    for key, value in (fixed or {}).items():
+        config[key] = value
     check_config(config)
     return config
 

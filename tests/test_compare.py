@@ -39,18 +39,25 @@ def test_parse_models_adds_ablations_and_rejects_unknown_names():
         parse_models("SASRec,SASRec")
 
 
-def test_authors_variants_take_their_own_keys_in_a_comparison(tiny_config):
-    """A paper-variant setting of the comparison does not stop SIGMA-official or SIGMA-logged
-    (whose forms fix it), and does reach SIGMA; alone, such a variant stops on it."""
-    variants = parse_models("SIGMA,SIGMA-official,SIGMA-logged")
-    base = dict(tiny_config, mix_residual=True, flip_r=3)
-    tasks = plan_runs(variants, "ml-tiny", config_dict=base)
+def test_authors_variants_take_their_own_keys_in_a_comparison(tiny_config, monkeypatch):
+    """A paper-variant setting of the comparison, on the command line (which RecBole ranks above
+    config_dict) or in a config dict, does not stop SIGMA-official or SIGMA-logged (whose forms
+    fix it) and does reach SIGMA; alone, such a variant stops on it. An ablation's switch wins
+    over the command line too."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--mix_residual=True",
+                                      "--use_fe_gru=True"])
+    variants = parse_models("SIGMA,SIGMA-official,SIGMA-logged,SIGMA-nogru")
+    tasks = plan_runs(variants, "ml-tiny", config_dict=dict(tiny_config, flip_r=3))
     configs = {t.variant.name: t.config() for t in tasks}
     assert (configs["SIGMA"]["mix_residual"], configs["SIGMA"]["flip_r"]) == (True, 3)
     for name in ("SIGMA-official", "SIGMA-logged"):
         assert (configs[name]["mix_residual"], configs[name]["flip_r"]) == ("auto", 5)
+        assert configs[name]["sigma_variant"] == name.split("-")[1]
+    assert configs["SIGMA-nogru"]["use_fe_gru"] is False
+    assert tasks[0].settings()["mix_residual"] is True
     with pytest.raises(ValueError, match="sigma_variant: logged does not read it"):
-        plan_runs(parse_models("SIGMA"), "ml-tiny", config_dict=dict(base, sigma_variant="logged"))
+        plan_runs(parse_models("SIGMA"), "ml-tiny",
+                  config_dict=dict(tiny_config, sigma_variant="logged"))
 
 
 def test_groups_use_documented_bounds():

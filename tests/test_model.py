@@ -224,16 +224,32 @@ def test_bad_config_values_raise_clear_errors(make_sigma, key, value, message):
         make_sigma(**{key: value})
 
 
-@pytest.mark.parametrize(
-    "variant, key, value",
-    [("logged", "flip_r", 3), ("logged", "mix_residual", True), ("logged", "gru_conv_kernel", 5),
-     ("official", "use_fe_gru", False), ("official", "mamba_init", "mamba_ssm"),
-     ("official", "mix_init", [0.5, 1.0])],
-)
-def test_keys_the_variant_does_not_read_stop_the_run(make_sigma, variant, key, value):
+# a value other than the default of each key that a variant's form fixes
+_OFF_DEFAULT = {"flip_r": 3, "gate_conv_kernel": 5, "flip_back": True, "mix_residual": True,
+                "mix_init": [0.5, 1.0], "mamba_init": "mamba_ssm", "use_flip": False,
+                "use_ds_gate": False, "use_fe_gru": False, "gru_conv_kernel": 5}
+_NOT_READ = {
+    "official": ("flip_r", "gate_conv_kernel", "flip_back", "mix_residual", "mix_init",
+                 "mamba_init", "use_flip", "use_ds_gate", "use_fe_gru"),
+    "logged": ("flip_r", "gate_conv_kernel", "flip_back", "mix_residual", "mix_init",
+               "mamba_init", "gru_conv_kernel"),
+}
+
+
+@pytest.mark.parametrize("variant, key",
+                         [(v, k) for v, keys in _NOT_READ.items() for k in keys])
+def test_keys_the_variant_does_not_read_stop_the_run(make_sigma, variant, key):
     with pytest.raises(ValueError, match=f"config key '{key}'.*sigma_variant: {variant} does not"):
-        make_sigma(sigma_variant=variant, **{key: value})
+        make_sigma(sigma_variant=variant, **{key: _OFF_DEFAULT[key]})
+    make_sigma(sigma_variant="paper", **{key: _OFF_DEFAULT[key]})
     make_sigma(sigma_variant=variant, **{key: getattr(SigmaSettings(), key)})  # its default
+
+
+def test_keys_the_variants_read_pass(make_sigma):
+    """The official variant reads the FE-GRU conv kernel, the logged one the ablation switches;
+    both share one Mamba, as share_mamba: True says."""
+    make_sigma(sigma_variant="official", gru_conv_kernel=5, share_mamba=True)
+    make_sigma(sigma_variant="logged", use_flip=False, use_ds_gate=False, share_mamba=True)
 
 
 def test_cuda_backend_without_cuda_is_a_clear_error(make_sigma):

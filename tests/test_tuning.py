@@ -191,4 +191,15 @@ def test_tuning_a_key_the_variant_does_not_read_stops_first(workdir, tiny_files,
     monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--sigma_variant=logged"])
     with pytest.raises(ValueError, match=r"tunes \['flip_r'\], which sigma_variant: logged"):
         tune(*tiny_files, "hyperopt")
+    # a tuned variant: each of its values against the tuned and the fixed keys
+    (workdir / "variant.test").write_text("sigma_variant choice ['paper','official']\n"
+                                          "dropout_prob choice [0.1]\n")
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--mix_residual=True"])
+    with pytest.raises(ValueError, match="sigma_variant: official: config key 'mix_residual'"):
+        tune(tiny_files[0], str(workdir / "variant.test"), "hyperopt")
+    (workdir / "both.test").write_text("sigma_variant choice ['paper','logged']\n"
+                                       "flip_r choice [1,3]\n")
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    with pytest.raises(ValueError, match=r"tunes \['flip_r'\], which sigma_variant: logged"):
+        tune(tiny_files[0], str(workdir / "both.test"), "hyperopt")
     assert not (workdir / "out").exists()

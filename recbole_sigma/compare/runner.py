@@ -89,9 +89,8 @@ def run_config(
     config_dict: Optional[dict[str, Any]] = None,
 ) -> Config:
     """The config of ``variant`` trained with ``seed``."""
-    config = build_config(
-        variant.model, dataset, config_file_list, {**(config_dict or {}), **variant.overrides}
-    )
+    config = build_config(variant.model, dataset, config_file_list, config_dict,
+                          fixed=variant.overrides)
     config["seed"] = seed  # also over a --seed on the command line: the seeds are the runner's
     return config
 

@@ -42,8 +42,9 @@ _POSITIVE = ("hidden_size", "n_layers", "d_state", "d_conv", "expand")
 _ODD_KERNELS = ("gate_conv_kernel", "gru_conv_kernel")
 _FLAGS = ("use_flip", "use_ds_gate", "use_fe_gru", "share_mamba", "flip_back")
 # keys each variant does not read: the authors' forms fix what these set in the paper variant
-_PAPER_ONLY = ("flip_r", "gate_conv_kernel", "share_mamba", "flip_back", "mix_residual",
-               "mix_init", "mamba_init")
+# (share_mamba is left out: both share one Mamba, as share_mamba: True)
+_PAPER_ONLY = ("flip_r", "gate_conv_kernel", "flip_back", "mix_residual", "mix_init",
+               "mamba_init")
 UNREAD_KEYS = {
     "paper": (),
     "official": _PAPER_ONLY + ("use_flip", "use_ds_gate", "use_fe_gru"),
@@ -135,8 +136,8 @@ def _check_read(settings: SigmaSettings) -> None:
         if value != default:
             raise ValueError(
                 f"config key {key!r} is {value!r}, but sigma_variant: {variant} does not read it "
-                f"(it would train as if {key} were {default!r}); remove it, set it to "
-                f"{default!r}, or use sigma_variant: paper (README, Fidelity)"
+                f"(its form fixes what the key sets); remove it, set it to {default!r}, or use "
+                f"sigma_variant: paper (README, Fidelity)"
             )
 
 

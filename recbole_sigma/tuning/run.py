@@ -4,17 +4,34 @@ import argparse
 from pathlib import Path
 from typing import Any, Optional
 
-from recbole_sigma.config import plugin_config_files
-from recbole_sigma.model.settings import UNREAD_KEYS
+from recbole_sigma.config import Config, plugin_config_files
+from recbole_sigma.model.settings import UNREAD_KEYS, sigma_settings
 from recbole_sigma.parallel import build_kernels, check_jobs
 from recbole_sigma.quick_start import build_config, require_data
 from recbole_sigma.run_log import console_log
 from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import TrialTable
-from recbole_sigma.tuning.space import ALGOS, read_space
+from recbole_sigma.tuning.space import ALGOS, Param, read_space
 
 REPORTED_KEYS = ("epochs", "MAX_ITEM_LIST_LENGTH", "hidden_size", "d_state", "train_batch_size",
                  "learning_rate", "dropout_prob", "stopping_step", "seed")
+
+
+def check_variant_keys(params: list[Param], config: Config, hyper: str) -> None:
+    """Stop before any trial when a trial's ``sigma_variant`` does not read a key that the search
+    tunes or that the config sets away from its default."""
+    tuned = {p.name: p for p in params}
+    variants = tuned["sigma_variant"].values if "sigma_variant" in tuned else ()
+    for variant in variants or (config["sigma_variant"],):
+        unread = sorted(set(tuned) & set(UNREAD_KEYS.get(variant, ())))
+        if unread:
+            raise ValueError(f"{hyper} tunes {unread}, which sigma_variant: {variant} does not "
+                             "read: its trials would train the same model; tune them with "
+                             "sigma_variant: paper only")
+        try:
+            sigma_settings({**config.final_config_dict, "sigma_variant": variant})
+        except ValueError as err:
+            raise ValueError(f"a trial of {hyper} with sigma_variant: {variant}: {err}") from None
 
 
 def tune_from_args(
@@ -42,13 +59,8 @@ def tune_from_args(
     clash = sorted({p.name for p in params} & set(overrides))
     if clash:
         raise ValueError(f"{clash} are tuned by {args.hyper}: do not also set them as --key=value")
-    tuned = {p.name for p in params}
-    variant = config["sigma_variant"] if args.model == "SIGMA" else None
-    unread = sorted(tuned & set(UNREAD_KEYS[variant])) if variant in UNREAD_KEYS else []
-    if unread and "sigma_variant" not in tuned:
-        raise ValueError(f"{args.hyper} tunes {unread}, which sigma_variant: {variant} does not "
-                         "read: every trial would train the same model; tune them with "
-                         "sigma_variant: paper, or tune other keys")
+    if args.model == "SIGMA":
+        check_variant_keys(params, config, args.hyper)
     output = Path(args.output or Path("tuning") / f"{args.model}-{args.dataset}")
     table = TrialTable(output, config["valid_metric"], config["valid_metric_bigger"])
     if args.tool == "ray":
@@ -72,6 +84,7 @@ def tune_from_args(
 
         tune_with_hyperopt(Objective(args.model, args.dataset, table), params, config_file_list,
                            args.algo, args.max_evals)
+    tuned = {p.name for p in params}
     fixed_settings = ", ".join(f"{k}={config[k]}" for k in REPORTED_KEYS
                                if k in config and k not in tuned)
     notes = [f"Command: `{args.command}`", "",
