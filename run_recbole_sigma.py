@@ -13,16 +13,19 @@ import shlex
 import sys
 
 from recbole_sigma.quick_start import run
+from recbole_sigma.resume_settings import DEFAULT_DATASET, DEFAULT_MODEL
 
 
 def parse_args() -> argparse.Namespace:
     # no abbreviations: RecBole's --seed=N must not be read as --seeds
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--model", "-m", default="SIGMA", help="SIGMA or any RecBole model")
-    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
+    parser.add_argument("--model", "-m", default=None,
+                        help="SIGMA (default) or any RecBole model")
+    parser.add_argument("--dataset", "-d", default=None, help="dataset name (default: ml-100k)")
     parser.add_argument("--config_files", default=None, help="space-separated YAML files")
     parser.add_argument("--resume", default=None, metavar="CHECKPOINT",
-                        help="continue training from a checkpoint under saved/")
+                        help="continue training from a checkpoint under saved/ (the model, "
+                        "dataset and settings not given are the checkpoint's)")
     ddp = parser.add_argument_group("distributed training (torch.distributed, DDP)")
     ddp.add_argument("--nproc", type=int, default=1, help="processes on this machine")
     ddp.add_argument("--world_size", type=int, default=-1,
@@ -59,6 +62,8 @@ def main() -> None:
     if (args.hyper or args.compare) and not one_run:
         sys.exit("error: --nproc, --world_size and --resume train one model; "
                  "they do not combine with --hyper or --compare")
+    if not args.resume:
+        args.model, args.dataset = args.model or DEFAULT_MODEL, args.dataset or DEFAULT_DATASET
     if args.hyper:
         from recbole_sigma.tuning import tune_from_args
 

@@ -15,6 +15,7 @@ from recbole_sigma.config_check import check_config
 from recbole_sigma.data.load import InterSummary, check_data, load_dataset
 from recbole_sigma.distributed import all_gather, parameter_digest, spawn_ranks, world_size_for
 from recbole_sigma.ending import how_ended
+from recbole_sigma.resume_settings import settings_for_resume
 from recbole_sigma.run_log import console_log, run_log
 from recbole_sigma.trainer import check_resume_file, load_checkpoint
 from recbole_sigma.utils import get_model, get_trainer
@@ -48,8 +49,8 @@ def require_data(config: Config) -> Optional[InterSummary]:
 
 
 def run(
-    model: str = "SIGMA",
-    dataset: str = "ml-100k",
+    model: Optional[str] = None,
+    dataset: Optional[str] = None,
     config_file_list: Optional[list[str]] = None,
     config_dict: Optional[dict[str, Any]] = None,
     saved: bool = True,
@@ -65,8 +66,12 @@ def run(
     With ``nproc > 1`` or ``world_size > 0`` this machine runs ``nproc`` DDP ranks (global ranks
     ``group_offset, ...`` of ``world_size``; rank 0 listens on ``ip:port``) and returns local
     rank 0's result, as ``recbole.quick_start.run`` does. ``resume``: a checkpoint to continue
-    from (see :mod:`recbole_sigma.trainer`).
+    from (see :mod:`recbole_sigma.trainer`); the model, dataset and settings not given are its
+    (:mod:`recbole_sigma.resume_settings`), else SIGMA on ml-100k with the defaults.
     """
+    model, dataset, config_dict = settings_for_resume(
+        resume, model, dataset, config_file_list, config_dict
+    )
     if nproc == 1 and world_size <= 0:
         return run_recbole_sigma(model, dataset, config_file_list, config_dict, saved, resume)
     world_size = world_size_for(nproc, world_size, group_offset)

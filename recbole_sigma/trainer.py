@@ -104,13 +104,15 @@ def _as_flag(key: str, value: Any) -> str:
     return shlex.quote(f"--{key}={value}")
 
 
-def changed_keys(trained: Any, now: Any) -> dict[str, tuple[Any, Any]]:
-    """Keys of both configs (RecBole ``Config`` or dict) whose values differ, outside
-    :data:`RESUMABLE_CHANGES`: key -> (checkpoint's value, this run's value)."""
+def changed_keys(
+    trained: Any, now: Any, ignore: frozenset[str] = RESUMABLE_CHANGES
+) -> dict[str, tuple[Any, Any]]:
+    """Keys of both configs (RecBole ``Config`` or dict) whose values differ, outside ``ignore``:
+    key -> (checkpoint's value, this run's value)."""
     old = dict(getattr(trained, "final_config_dict", trained))
     new = dict(getattr(now, "final_config_dict", now))
     return {k: (old[k], new[k]) for k in sorted(old.keys() & new.keys())
-            if k not in RESUMABLE_CHANGES and not _same(old[k], new[k])}
+            if k not in ignore and not _same(old[k], new[k])}
 
 
 def save_atomically(state: dict, path: str) -> None:

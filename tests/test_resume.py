@@ -48,6 +48,34 @@ def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config, monke
     assert not last.exists()  # removed once training ended
 
 
+def test_resume_takes_the_settings_it_does_not_give_from_the_checkpoint(
+    workdir, tiny_config, monkeypatch
+):
+    config = dict(tiny_config, epochs=2, sigma_variant="logged", dropout_prob=0.3,
+                  learning_rate=0.005, train_batch_size=512)
+    full = run("SIGMA", "ml-tiny", config_dict=config)
+
+    train_epoch = Trainer._train_epoch
+
+    def interrupted_in_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            run("SIGMA", "ml-tiny", config_dict=config)
+    (last,) = (workdir / "saved").glob("*-last.pth")
+
+    # no model, dataset, data_path, variant, dropout, epochs: all of them are the checkpoint's
+    resumed = run(resume=str(last))
+    assert (resumed["model"], resumed["dataset"], resumed["epochs"]) == ("SIGMA", "ml-tiny", 1)
+    assert resumed["best_valid_result"] == full["best_valid_result"]
+    assert resumed["test_result"] == full["test_result"]
+    assert load_checkpoint(resumed["saved_model_file"])["config"]["dropout_prob"] == 0.3
+
+
 def test_resume_errors_before_loading_data(workdir, tiny_config):
     with pytest.raises(FileNotFoundError, match="--resume: no checkpoint file at nowhere.pth"):
         run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="nowhere.pth")
@@ -62,14 +90,15 @@ def test_resume_errors_before_loading_data(workdir, tiny_config):
                     best_model_file="gone.pth"), workdir / "s-last.pth")
     with pytest.raises(FileNotFoundError, match="whose best epoch is in .*gone.pth, which is"):
         run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="s-last.pth")
-    # another model than the one trained (forgotten overrides): the keys and the flags to give
+    # another model than the one trained, given: the keys and the flags to give
     trained = {"model": "SIGMA", "dataset": "ml-tiny", "n_layers": 3, "mix_init": [0.5, 2.0],
                "epochs": 1}
     torch.save(dict(keys, config=trained), workdir / "t.pth")
+    given = dict(tiny_config, epochs=5, n_layers=1, mix_init=[1.0, 1.0])
     with pytest.raises(ValueError, match=r"trained with mix_init=\[0.5, 2.0\], n_layers=3; this "
                        r"run has mix_init=\[1.0, 1.0\], n_layers=1.*give '--mix_init=\[0.5, 2.0\]' "
                        r"--n_layers=3 \(only epochs"):
-        run("SIGMA", "ml-tiny", config_dict=dict(tiny_config, epochs=5), resume="t.pth")
+        run("SIGMA", "ml-tiny", config_dict=given, resume="t.pth")
 
 
 class FailsToSave:
