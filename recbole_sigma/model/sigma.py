@@ -90,10 +90,13 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         item n - 1 reads the input up to n - 1 (Mamba, GRU), n (the official GRU's conv) and
         the flipped input up to n - 1, flipped at full width first (it reads padding up to 44)."""
         x = self.LayerNorm(self.dropout(self.item_embedding(item_seq)))  # (B, L, D)
-        pair = torch.stack([x, official_flip(x)], dim=2)  # (B, L, 2, D)
+        flip = self.settings.use_flip  # always on for official (settings.UNREAD_KEYS)
+        # (B, L, 2, D) with the flipped input, else (B, L, 1, D)
+        pair = torch.stack([x, official_flip(x)], dim=2) if flip else x.unsqueeze(2)
         layer = self.layers[0]
 
         def encode(cut: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
-            return self.gather_indexes(layer(cut[:, :, 0], cut[:, :, 1]), lens - 1)  # (G, D)
+            xf = cut[:, :, 1] if flip else None
+            return self.gather_indexes(layer(cut[:, :, 0], xf), lens - 1)  # (G, D)
 
         return by_length(encode, pair, item_seq_len, look_ahead=1)
