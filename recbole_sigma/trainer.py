@@ -291,7 +291,8 @@ class CheckpointSafeMixin:
         found = "no random state" if states is None else f"the random state of {len(states)} ranks"
         self.logger.warning(
             f"the checkpoint holds {found}, this run has {ranks} rank(s): the resumed epochs draw "
-            "other random numbers (dropout, shuffling) than the interrupted run would have"
+            "other random numbers (dropout, shuffling) than the interrupted run would have (give "
+            "--nproc and --world_size as that run had them)"
         )
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,

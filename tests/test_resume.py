@@ -76,6 +76,24 @@ def test_resume_takes_the_settings_it_does_not_give_from_the_checkpoint(
     assert load_checkpoint(resumed["saved_model_file"])["config"]["dropout_prob"] == 0.3
 
 
+def test_resume_never_takes_how_or_where_the_checkpoint_ran(workdir, tiny_config):
+    from recbole_sigma.resume_settings import settings_for_resume
+
+    keys = {"epoch": 0, "cur_step": 0, "best_valid_score": 0.1, "state_dict": {}, "optimizer": {}}
+    trained = {"model": "SIGMA", "dataset": "ml-tiny", "dropout_prob": 0.3, "epochs": 7,
+               "mamba_backend": "cuda", "eval_batch_size": 8, "data_path": "/elsewhere/ml-tiny",
+               "MODEL_INPUT_TYPE": "derived", "only_there": 1}
+    torch.save(dict(keys, config=trained), workdir / "t.pth")
+    model, dataset, config = settings_for_resume("t.pth", None, None,
+                                                 config_dict={"epochs": 2})
+    assert (model, dataset) == ("SIGMA", "ml-tiny")
+    assert config == {"epochs": 2, "dropout_prob": 0.3, "only_there": 1}
+    # data_path is taken where the checkpoint's folder holds the dataset's files
+    torch.save(dict(keys, config=dict(trained, data_path=f"{tiny_config['data_path']}/ml-tiny/")),
+               workdir / "t.pth")
+    assert settings_for_resume("t.pth", None, None)[2]["data_path"] == tiny_config["data_path"]
+
+
 def test_resume_errors_before_loading_data(workdir, tiny_config):
     with pytest.raises(FileNotFoundError, match="--resume: no checkpoint file at nowhere.pth"):
         run("SIGMA", "ml-tiny", config_dict=tiny_config, resume="nowhere.pth")
