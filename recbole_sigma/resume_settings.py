@@ -50,7 +50,8 @@ def settings_for_resume(
     trained = _trained_config(path)
     if trained is None:
         return model or DEFAULT_MODEL, dataset or DEFAULT_DATASET, config_dict
-    model, dataset = model or trained.get("model"), dataset or trained.get("dataset")
+    model = model or trained.get("model") or DEFAULT_MODEL
+    dataset = dataset or trained.get("dataset") or DEFAULT_DATASET
     if (trained.get("model"), trained.get("dataset")) != (model, dataset):
         return model, dataset, config_dict  # check_resume_file names the mismatch
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list,
