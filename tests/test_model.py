@@ -1,5 +1,7 @@
 """The SIGMA model: shapes, padding invariance, ablation switches, variants and bad config."""
 
+import logging
+
 import pytest
 import torch
 import yaml
@@ -170,6 +172,18 @@ def test_authors_variants_match_their_literal_forward(make_sigma, max_len, n_lay
         want = literal[variant](model, seq, seq_len)
         got = model.forward(seq, seq_len)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant, n_layers, group, warned", [
+    ("logged", 2, "auto", True), ("official", 2, True, True), ("logged", 1, "auto", False),
+    ("paper", 2, "auto", False), ("logged", 2, False, False)])
+def test_warns_when_authors_variants_cannot_group(make_sigma, caplog, variant, n_layers, group,
+                                                  warned):
+    """Length grouping asked (or auto on CPU) but impossible: a warning says why it is slower."""
+    caplog.set_level(logging.WARNING)
+    make_sigma(sigma_variant=variant, n_layers=n_layers, group_by_length=group)
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("cannot encode by length groups" in m for m in said) == warned
 
 
 @pytest.mark.parametrize("n_layers", [1, 2])

@@ -29,7 +29,14 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         group = s.group_by_length
         self.group_by_length = self.mamba_backend == "torch" if group == "auto" else group
         # the official and logged variants' second layer reads the first one's padding outputs
-        self.group_by_length &= self.paper_variant or s.n_layers == 1
+        if self.group_by_length and not (self.paper_variant or s.n_layers == 1):
+            self.group_by_length = False
+            logging.getLogger().warning(
+                f"SIGMA: sigma_variant={s.sigma_variant} with n_layers={s.n_layers} cannot encode "
+                "by length groups (its later layers read the padding outputs of the first), so "
+                "every batch runs at the full MAX_ITEM_LIST_LENGTH; on the torch backend (CPU) "
+                "expect each batch to take several times as long as with n_layers=1"
+            )
         logging.getLogger().info(
             f"SIGMA: variant={s.sigma_variant}, mamba_backend={self.mamba_backend} "
             f"(asked: {s.mamba_backend}), group_by_length={self.group_by_length}"
