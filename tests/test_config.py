@@ -45,6 +45,22 @@ def test_user_settings_win_over_the_plugin_yaml_files(argv, tmp_path):
     assert (config["epochs"], config["hidden_size"], config["flip_r"]) == (3, 8, 2)
 
 
+def test_best_beauty_config_file_is_a_valid_run(argv):
+    """Every key of the committed best-setting YAML is one the model reads (RecBole ignores
+    unknown keys silently), and the SIGMA checks accept its values for its variant."""
+    from recbole_sigma.data.paths import REPO_ROOT
+    from recbole_sigma.model.settings import sigma_settings
+    from recbole_sigma.quick_start import build_config
+
+    path = REPO_ROOT / "docs/results/amazon-beauty-converged/best-on-validation.yaml"
+    keys = yaml.safe_load(path.read_text())
+    defaults = build_config("SIGMA", "amazon-beauty")
+    assert keys and set(keys) <= set(defaults.final_config_dict)
+    config = build_config("SIGMA", "amazon-beauty", config_file_list=[str(path)])
+    settings = sigma_settings(config)
+    assert {key: getattr(settings, key) for key in keys} == keys
+
+
 def test_recbole_models_get_the_plugin_protocol_too(argv):
     config = Config(model="SASRec", dataset="ml-100k")
     assert config["epochs"] == 200 and config["MAX_ITEM_LIST_LENGTH"] == 50
