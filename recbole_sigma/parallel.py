@@ -20,12 +20,24 @@ from recbole_sigma.ops.scan_cpu import cpu_kernel
 logger = logging.getLogger(__name__)
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def check_jobs(jobs: Optional[int]) -> int:
-    """``--jobs``, checked before any work starts (not given: 1)."""
+    """``--jobs``, checked before any work starts (not given: 1); more jobs than cores warns."""
     if jobs is None:
         return 1
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
+    cores = usable_cores()
+    if jobs > cores:
+        logger.warning("--jobs %d runs %d processes on %d CPU cores: they share the cores, so "
+                       "each run takes longer (its results do not change); --jobs %d uses each "
+                       "core once", jobs, jobs, cores, cores)
     return jobs
 
 

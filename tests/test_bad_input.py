@@ -1,6 +1,7 @@
 """Bad input (issue 12): a clear error naming the file, key and fix, or a logged repair; never a
 silent wrong result. Real files in a temporary folder, loaded by RecBole."""
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from conftest import ML100K, TINY_CONFIG, write_slice
 
+from recbole_sigma import parallel
 from recbole_sigma.data import convert as cv
 from recbole_sigma.data import stats
 from recbole_sigma.quick_start import build_config, run
@@ -243,3 +245,15 @@ def test_converter_refuses_empty_and_non_utf8_files(tmp_path, capsys):
         assert cv.main(["--from-amazon-csv", str(path), "--name", "x", "--out", str(out)]) == 1
         assert f"{path}, {message}" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.inter"))
+
+
+def test_more_jobs_than_cores_warns_and_bad_jobs_are_refused(monkeypatch, caplog):
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    with caplog.at_level(logging.WARNING, logger="recbole_sigma.parallel"):
+        assert parallel.check_jobs(2) == 2
+        assert not caplog.records
+        assert parallel.check_jobs(3) == 3
+    assert "--jobs 3 runs 3 processes on 2 CPU cores" in caplog.text
+    assert "--jobs 2 uses each core once" in caplog.text
+    with pytest.raises(ValueError, match="--jobs must be a whole number of at least 1, got 0"):
+        parallel.check_jobs(0)
