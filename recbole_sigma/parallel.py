@@ -28,16 +28,11 @@ def usable_cores() -> int:
 
 
 def check_jobs(jobs: Optional[int]) -> int:
-    """``--jobs``, checked before any work starts (not given: 1); more jobs than cores warns."""
+    """``--jobs``, checked before any work starts (not given: 1)."""
     if jobs is None:
         return 1
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
-    cores = usable_cores()
-    if jobs > cores:
-        logger.warning("--jobs %d runs %d processes on %d CPU cores: they share the cores, so "
-                       "each run takes longer (its results do not change); --jobs %d uses each "
-                       "core once", jobs, jobs, cores, cores)
     return jobs
 
 
@@ -56,11 +51,17 @@ def _start_worker(argv: list[str]) -> None:
 def run_parallel(
     function: Callable[[Any], Any], tasks: list[Any], jobs: int
 ) -> Iterator[tuple[int, Any]]:
-    """``(index, function(task))`` for each task as it finishes, ``jobs`` at a time in workers.
+    """``(index, function(task))`` for each task as it finishes, ``jobs`` at a time in workers
+    (more workers than this process's CPU cores warns).
 
     A failed run does not stop the others: every run that finishes is yielded, then the first
     failure is raised.
     """
+    workers, cores = min(jobs, len(tasks)), usable_cores()
+    if workers > cores:
+        logger.warning("--jobs %d runs %d processes on %d CPU cores: they share the cores, so "
+                       "each run takes longer (its results do not change); --jobs %d uses each "
+                       "core once", jobs, workers, cores, cores)
     context = multiprocessing.get_context("spawn")
     failures: list[tuple[int, BaseException]] = []
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,

@@ -247,13 +247,13 @@ def test_converter_refuses_empty_and_non_utf8_files(tmp_path, capsys):
     assert not list(tmp_path.rglob("*.inter"))
 
 
-def test_more_jobs_than_cores_warns_and_bad_jobs_are_refused(monkeypatch, caplog):
-    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+def test_more_workers_than_cores_warns_and_bad_jobs_are_refused(monkeypatch, caplog):
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 1)
     with caplog.at_level(logging.WARNING, logger="recbole_sigma.parallel"):
-        assert parallel.check_jobs(2) == 2
+        assert dict(parallel.run_parallel(abs, [-3], jobs=2)) == {0: 3}  # one task: one worker
         assert not caplog.records
-        assert parallel.check_jobs(3) == 3
-    assert "--jobs 3 runs 3 processes on 2 CPU cores" in caplog.text
-    assert "--jobs 2 uses each core once" in caplog.text
+        assert dict(parallel.run_parallel(abs, [-3, 4, -5], jobs=2)) == {0: 3, 1: 4, 2: 5}
+    assert "--jobs 2 runs 2 processes on 1 CPU cores" in caplog.text
+    assert "--jobs 1 uses each core once" in caplog.text
     with pytest.raises(ValueError, match="--jobs must be a whole number of at least 1, got 0"):
         parallel.check_jobs(0)
