@@ -106,6 +106,24 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
     assert "Trials: 2;" in (workdir / "out" / "results.md").read_text()
 
 
+def test_local_ray_gets_the_cores_this_process_may_use(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    from recbole_sigma.tuning.search_ray import tune_with_ray
+
+    seen = {}
+
+    def init(**kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    with pytest.raises(RuntimeError, match="stop here"):
+        tune_with_ray([], TrialTable(tmp_path, "ndcg@10", True), "SIGMA", "ml-100k", None, {}, 1)
+    assert seen["num_cpus"] == 1
+
+
 def test_report_says_how_each_trial_ended(tmp_path):
     table = TrialTable(tmp_path, "NDCG@10")
     for r, ndcg, epochs, ended in [(1, 0.02, 9, EARLY_STOP), (3, 0.01, 1, SCHEDULER_STOP),

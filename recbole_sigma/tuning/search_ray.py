@@ -23,6 +23,7 @@ from recbole.utils import init_seed
 import recbole_sigma
 from recbole_sigma.data.load import load_dataset
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP
+from recbole_sigma.parallel import usable_cores
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_log import console_log, run_log
@@ -151,8 +152,8 @@ def tune_with_ray(
     address: Optional[str] = None,
     jobs: Optional[int] = None,
 ) -> None:
-    """Run the search on a local Ray (all CPUs) or the cluster at ``address``, at most ``jobs``
-    trials at once (None: as many as there are CPUs, or GPUs)."""
+    """Run the search on a local Ray (the cores this process may use) or the cluster at
+    ``address``, at most ``jobs`` trials at once (None: as many as there are CPUs, or GPUs)."""
     import ray
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler
@@ -163,7 +164,7 @@ def tune_with_ray(
     if address:
         ray.init(address=address, runtime_env=runtime_env)
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env=runtime_env)
+        ray.init(num_cpus=usable_cores(), include_dashboard=False, runtime_env=runtime_env)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, model=model, dataset=dataset,
