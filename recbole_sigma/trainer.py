@@ -195,6 +195,9 @@ class CheckpointSafeMixin:
     """Mixed in front of a RecBole trainer class; see the module docstring."""
 
     def __init__(self, config, model):
+        # RecBole's ensure_dir checks, then creates: two processes starting at once (DDP ranks,
+        # --jobs) both see no folder and the second makedirs raises FileExistsError
+        os.makedirs(config["checkpoint_dir"], exist_ok=True)
         if config["single_spec"] or torch.device(config["device"]).type != "cpu":
             super().__init__(config, model)
         else:

@@ -1,5 +1,6 @@
 """RecBole's entry points, plugin-aware: Config, get_model, get_trainer, load_data_and_model."""
 
+import os
 import sys
 
 import pytest
@@ -11,7 +12,7 @@ from recbole.utils import ModelType
 from recbole_sigma import SIGMA
 from recbole_sigma.config import Config
 from recbole_sigma.model import baselines
-from recbole_sigma.quick_start import load_data_and_model, run
+from recbole_sigma.quick_start import build_config, load_data_and_model, run
 from recbole_sigma.trainer import load_checkpoint
 from recbole_sigma.utils import get_model, get_trainer
 
@@ -91,6 +92,22 @@ def test_load_data_and_model_of_a_recbole_model(workdir, tiny_config):
     with pytest.raises(ValueError, match="changed.pth was trained by .*ChangedSASRec, not by the "
                        "SASRec this package builds"):
         load_data_and_model(str(workdir / "changed.pth"))
+
+
+def test_trainer_makes_its_checkpoint_folder_without_a_race(workdir, tiny_config, tiny_dataset,
+                                                            monkeypatch):
+    """RecBole's check-then-create ``ensure_dir`` fails in the second of two processes that
+    start at once; the folder must exist before RecBole looks."""
+    import recbole.trainer.trainer as recbole_trainer
+
+    def ensure_dir(path):
+        assert os.path.isdir(path), f"{path} left for RecBole's racy ensure_dir to create"
+
+    monkeypatch.setattr(recbole_trainer, "ensure_dir", ensure_dir)
+    config = build_config("SIGMA", "ml-tiny", config_dict=dict(
+        tiny_config, checkpoint_dir=str(workdir / "fresh" / "saved")))
+    get_trainer(config["MODEL_TYPE"], "SIGMA")(config, SIGMA(config, tiny_dataset))
+    assert (workdir / "fresh" / "saved").is_dir()
 
 
 class ChangedSASRec(SASRec):
