@@ -115,6 +115,21 @@ def changed_keys(
             if k not in ignore and not _same(old[k], new[k])}
 
 
+def claim_new_file(path: str) -> str:
+    """``path``, or ``<path stem>-2.pth``, ``-3``, ... when that file exists, created empty at
+    once: RecBole names a checkpoint by model and second, so two runs that start in the same
+    second (``--jobs``, a comparison) would otherwise write, and test, one file."""
+    stem, suffix = os.path.splitext(path)
+    candidate, number = path, 1
+    while True:
+        try:
+            with open(candidate, "x"):
+                return candidate
+        except FileExistsError:
+            number += 1
+            candidate = f"{stem}-{number}{suffix}"
+
+
 def save_atomically(state: dict, path: str) -> None:
     """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``: a save
     that fails (a full disk, an object that cannot be pickled) leaves the previous file whole."""
@@ -308,6 +323,10 @@ class CheckpointSafeMixin:
                 self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
                                  "nothing to resume (raise epochs or stopping_step to go on)")
                 return self.best_valid_score, self.best_valid_result
+        if saved and not self._resumed:
+            self.saved_model_file = broadcast(
+                claim_new_file(self.saved_model_file) if global_rank() == 0 else None
+            )
         last_file = last_state_file(self.saved_model_file)
         if saved and verbose:
             self.logger.info(f"The last epoch's state goes to {last_file} (for --resume)")
@@ -318,8 +337,13 @@ class CheckpointSafeMixin:
             if callback_fn:
                 callback_fn(epoch_idx, valid_score)
 
-        result = super().fit(train_data, valid_data, verbose, saved, show_progress,
-                             after_validation)
+        try:
+            result = super().fit(train_data, valid_data, verbose, saved, show_progress,
+                                 after_validation)
+        finally:
+            claimed = Path(self.saved_model_file)
+            if global_rank() == 0 and claimed.is_file() and claimed.stat().st_size == 0:
+                claimed.unlink()  # no epoch was saved into it
         if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)
         return result

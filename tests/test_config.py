@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -108,6 +109,34 @@ def test_trainer_makes_its_checkpoint_folder_without_a_race(workdir, tiny_config
         tiny_config, checkpoint_dir=str(workdir / "fresh" / "saved")))
     get_trainer(config["MODEL_TYPE"], "SIGMA")(config, SIGMA(config, tiny_dataset))
     assert (workdir / "fresh" / "saved").is_dir()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_runs_started_in_the_same_second_keep_their_own_checkpoints(workdir, mini_config,
+                                                                    monkeypatch):
+    """RecBole names a checkpoint by model and second: two runs in one second must not write,
+    and then test, one file."""
+    import recbole.trainer.trainer as recbole_trainer
+
+    monkeypatch.setattr(recbole_trainer, "get_local_time", lambda: "Nov-30-2026_00-00-00")
+    first = run("SIGMA", "ml-tiny", config_dict=dict(mini_config, epochs=1, seed=1))
+    second = run("SIGMA", "ml-tiny", config_dict=dict(mini_config, epochs=1, seed=2))
+    assert Path(first["saved_model_file"]).name == "SIGMA-Nov-30-2026_00-00-00.pth"
+    assert Path(second["saved_model_file"]).name == "SIGMA-Nov-30-2026_00-00-00-2.pth"
+    for result in (first, second):
+        config, model, _, _, _, test_data = load_data_and_model(result["saved_model_file"])
+        trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        assert trainer.evaluate(test_data, load_best_model=False) == result["test_result"]
+    # a run that fails before its first save leaves no empty file behind
+    monkeypatch.setattr(recbole_trainer.Trainer, "_train_epoch", _fail)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run("SIGMA", "ml-tiny", config_dict=dict(mini_config, epochs=1))
+    assert sorted(p.name for p in (workdir / "saved").iterdir()) == [
+        "SIGMA-Nov-30-2026_00-00-00-2.pth", "SIGMA-Nov-30-2026_00-00-00.pth"]
+
+
+def _fail(*args, **kwargs):
+    raise RuntimeError("interrupted")
 
 
 class ChangedSASRec(SASRec):
