@@ -130,6 +130,12 @@ def claim_new_file(path: str) -> str:
             candidate = f"{stem}-{number}{suffix}"
 
 
+def holds_checkpoint(path: str) -> bool:
+    """Whether a saved epoch is at ``path`` (not only the empty file :func:`claim_new_file`
+    made)."""
+    return os.path.isfile(path) and os.path.getsize(path) > 0
+
+
 def save_atomically(state: dict, path: str) -> None:
     """``torch.save`` to a temporary file next to ``path``, then rename it over ``path``: a save
     that fails (a full disk, an object that cannot be pickled) leaves the previous file whole."""
@@ -249,7 +255,7 @@ class CheckpointSafeMixin:
     def _check_nan(self, loss: torch.Tensor) -> None:
         if torch.isnan(loss):
             kept = "No checkpoint was saved before."
-            if os.path.isfile(self.saved_model_file):
+            if holds_checkpoint(self.saved_model_file):
                 kept = f"The best checkpoint saved so far is kept at {self.saved_model_file}."
             last = last_state_file(self.saved_model_file)
             if os.path.isfile(last):
@@ -341,9 +347,9 @@ class CheckpointSafeMixin:
             result = super().fit(train_data, valid_data, verbose, saved, show_progress,
                                  after_validation)
         finally:
-            claimed = Path(self.saved_model_file)
-            if global_rank() == 0 and claimed.is_file() and claimed.stat().st_size == 0:
-                claimed.unlink()  # no epoch was saved into it
+            if global_rank() == 0 and os.path.isfile(self.saved_model_file) \
+                    and not holds_checkpoint(self.saved_model_file):
+                os.remove(self.saved_model_file)  # claimed, and no epoch was saved into it
         if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)
         return result
