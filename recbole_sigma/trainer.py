@@ -329,7 +329,8 @@ class CheckpointSafeMixin:
                 self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
                                  "nothing to resume (raise epochs or stopping_step to go on)")
                 return self.best_valid_score, self.best_valid_result
-        if saved and not self._resumed:
+        claims = saved and not self._resumed
+        if claims:
             self.saved_model_file = broadcast(
                 claim_new_file(self.saved_model_file) if global_rank() == 0 else None
             )
@@ -347,9 +348,12 @@ class CheckpointSafeMixin:
             result = super().fit(train_data, valid_data, verbose, saved, show_progress,
                                  after_validation)
         finally:
-            if global_rank() == 0 and os.path.isfile(self.saved_model_file) \
-                    and not holds_checkpoint(self.saved_model_file):
-                os.remove(self.saved_model_file)  # claimed, and no epoch was saved into it
+            # this run's claimed file, if no epoch was saved into it (another run's claim at
+            # RecBole's name, when this run saves nothing, is left alone)
+            empty = os.path.isfile(self.saved_model_file) and not holds_checkpoint(
+                self.saved_model_file)
+            if claims and global_rank() == 0 and empty:
+                os.remove(self.saved_model_file)
         if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)
         return result
