@@ -350,9 +350,8 @@ class CheckpointSafeMixin:
         finally:
             # this run's claimed file, if no epoch was saved into it (another run's claim at
             # RecBole's name, when this run saves nothing, is left alone)
-            empty = os.path.isfile(self.saved_model_file) and not holds_checkpoint(
-                self.saved_model_file)
-            if claims and global_rank() == 0 and empty:
+            if claims and global_rank() == 0 and os.path.isfile(self.saved_model_file) \
+                    and not holds_checkpoint(self.saved_model_file):
                 os.remove(self.saved_model_file)
         if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)
