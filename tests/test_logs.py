@@ -3,7 +3,7 @@ the format of real ones)."""
 
 from datetime import datetime, timedelta
 
-from recbole_sigma.compare.logs import join_resumed, read_log, table
+from recbole_sigma.compare.logs import join_resumed, read_log, setting_table, table
 from recbole_sigma.quick_start import run
 
 
@@ -39,7 +39,7 @@ TEST = "OrderedDict([('hit@10', 0.0618), ('ndcg@10', 0.0334), ('mrr@10', 0.0247)
 
 
 def _log(tmp_path, start: str, scores: dict[int, float], *, resumed_from=None, best=0.0,
-         stopped_at=None, test=TEST, checkpoint=CHECKPOINT):
+         stopped_at=None, test=TEST, checkpoint=CHECKPOINT, seed=2020, variant="paper"):
     """A SIGMA log as RecBole and the plugin write it: the config, the resume, then per epoch
     training, validation and (when the score is at least ``best``) the checkpoint."""
     time = datetime.strptime(start, "%a %d %b %Y %H:%M:%S")
@@ -50,10 +50,10 @@ def _log(tmp_path, start: str, scores: dict[int, float], *, resumed_from=None, b
         time += timedelta(seconds=30)
         return f"{time:%a %d %b %Y %H:%M:%S} INFO  {message}"
 
-    lines = [at(""), "General Hyper Parameters:", "gpu_id = 0", "seed = 2020",
+    lines = [at(""), "General Hyper Parameters:", "gpu_id = 0", f"seed = {seed}",
              "checkpoint_dir = saved", "", "Training Hyper Parameters:", "epochs = 10",
              "stopping_step = 2", "valid_metric = NDCG@10", "valid_metric_bigger = True", "",
-             "Other Hyper Parameters: ", "sigma_variant = paper", "", "",
+             "Other Hyper Parameters: ", f"sigma_variant = {variant}", "", "",
              at("amazon-beauty"), "The number of users: 22364", at("Trainable parameters: 947714")]
     if resumed_from is not None:
         lines.append(at(f"Checkpoint loaded. Resume training from epoch {resumed_from}"))
@@ -140,3 +140,31 @@ def test_unrelated_runs_stay_apart(tmp_path):
     assert [r.best_epoch for r in runs] == [0, 6]
     (alone, fresh) = join_resumed([read_log(resumed), read_log(other)])
     assert alone.best_epoch is None and fresh.best_epoch == 0
+
+
+def _test_result(ndcg: float) -> str:
+    return f"OrderedDict([('hit@10', {2 * ndcg}), ('ndcg@10', {ndcg}), ('mrr@10', {ndcg / 2})])"
+
+
+def test_setting_rows_average_the_finished_seeds(tmp_path):
+    def log(minute, seed, variant, best, ndcg):
+        return _log(tmp_path, f"Mon 30 Nov 2026 08:{minute:02d}:00", {0: best / 2, 1: best},
+                    stopped_at=1, test=_test_result(ndcg) if ndcg else "", seed=seed,
+                    variant=variant, checkpoint=f"saved/SIGMA-Nov-30-2026_08-{minute:02d}-05.pth")
+
+    logs = [log(0, 2020, "paper", .05, .040), log(1, 2020, "logged", .06, .045),
+            log(2, 2021, "paper", .07, .044), log(3, 2022, "paper", .09, None)]
+    text = setting_table(join_resumed([read_log(p) for p in logs]), ["sigma_variant"])
+    head, _, paper, logged = text.splitlines()
+    assert head.startswith("| run | sigma_variant | seeds | ended | valid NDCG@10 | test HR@10 |")
+    # seeds 2020 and 2021 finished; 2022 has no test result and is left out of the means:
+    # valid (.05, .07) -> .06 ± .0141; test NDCG (.040, .044) -> .042 ± .0028
+    assert paper == ("| SIGMA | paper | 2020, 2021 | early stop x2, not finished x1 | "
+                     "0.0600 ± 0.0141 | 0.0840 ± 0.0057 | 0.0420 ± 0.0028 | 0.0210 ± 0.0014 |")
+    assert logged == "| SIGMA | logged | 2020 | early stop x1 | 0.0600 | 0.0900 | 0.0450 | 0.0225 |"
+
+
+def test_setting_without_a_finished_run_shows_no_metrics(tmp_path):
+    first, _ = _interrupted_and_resumed(tmp_path)
+    text = setting_table(join_resumed([read_log(first)]), [])
+    assert text.splitlines()[2] == "| SIGMA |  | not finished x1 |  |  |  |  |"

@@ -1,9 +1,12 @@
 """A results table from RecBole log files: how each run ended, its best validation and its test.
 
     python -m recbole_sigma.compare.logs log/SIGMA/*.log --keys sigma_variant dropout_prob
+    python -m recbole_sigma.compare.logs log/SIGMA/*.log --keys dropout_prob --by-setting
 
 A run continued with ``--resume`` writes a second log that starts at the resumed epoch; the logs
-of one run given together (the same checkpoint file) make one row.
+of one run given together (the same checkpoint file) make one row. ``--by-setting`` makes one
+row per setting (the model and the ``--keys`` values) instead: its finished runs' seeds and the
+mean ± std of their metrics.
 """
 
 import argparse
@@ -14,6 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+import pandas as pd
+
+from recbole_sigma.compare.tables import aggregate, markdown_table, mean_std
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, NOT_FINISHED
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
@@ -195,12 +201,50 @@ def table(runs: list[LoggedRun], keys: list[str]) -> str:
     return "\n".join(rows) + "\n"
 
 
+METRICS = ("hit@10", "ndcg@10", "mrr@10")
+
+
+def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
+    """Markdown: one row per setting (the model and the ``keys`` values, in order of first
+    appearance), with how its runs ended and, over its finished runs (those with a test result),
+    their seeds and the mean ± std of valid NDCG@10 and the test metrics; a setting without a
+    finished run shows no metrics."""
+    setting = ["run", *keys]
+    rows = [{"run": r.params.get("model", r.paths[0].name.split("-")[0]),
+             **{k: r.params.get(k, "") for k in keys},
+             "seed": r.params.get("seed", ""), "ended": r.ended,
+             "valid_ndcg@10": r.best_valid.get("ndcg@10", float("nan")),
+             **{f"test_{m}": r.test.get(m, float("nan")) for m in METRICS}}
+            for r in runs]
+    frame = pd.DataFrame(rows)
+    finished = frame[frame["ended"] != NOT_FINISHED]
+    summary = aggregate(finished, setting).set_index(setting) if len(finished) else None
+    head = [*setting, "seeds", "ended", "valid NDCG@10", "test HR@10", "test NDCG@10",
+            "test MRR@10"]
+    lines = []
+    for values, group in frame.groupby(setting, sort=False):
+        done = group[group["ended"] != NOT_FINISHED]
+        ended = ", ".join(f"{e} x{n}" for e, n in group["ended"].value_counts(sort=False).items())
+        cells = ["" for _ in range(4)]
+        if len(done):
+            s = summary.loc[values]
+            cells = [mean_std(s[f"{c}_mean"], s[f"{c}_std"], 4)
+                     for c in ("valid_ndcg@10", *(f"test_{m}" for m in METRICS))]
+        lines.append([*values, ", ".join(done["seed"]), ended, *cells])
+    return markdown_table(head, lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("logs", nargs="+", type=Path, help="RecBole .log files")
     parser.add_argument("--keys", nargs="*", default=[], help="config keys to show as columns")
+    parser.add_argument("--by-setting", action="store_true",
+                        help="one row per setting (model and --keys values): mean ± std over "
+                             "its finished runs' seeds")
     args = parser.parse_args()
-    print(table(join_resumed([read_log(p) for p in args.logs]), args.keys), end="")
+    runs = join_resumed([read_log(p) for p in args.logs])
+    make = setting_table if args.by_setting else table
+    print(make(runs, args.keys), end="")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import pandas as pd
 
 from recbole_sigma.compare.grouped import GROUPS
 from recbole_sigma.compare.runner import RunResult
+from recbole_sigma.compare.tables import aggregate, markdown_table, mean_std
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, UNKNOWN
 
 matplotlib.use("Agg")
@@ -63,32 +64,6 @@ def groups_frame(results: Iterable[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean and std (over seeds; NaN with one seed) of every numeric column, per ``keys``."""
-    numeric = [
-        c
-        for c in frame.columns
-        if c not in keys + ["seed"] and pd.api.types.is_numeric_dtype(frame[c])
-    ]
-    grouped = frame.groupby(keys, sort=False)[numeric]
-    mean, std = grouped.mean(), grouped.std(ddof=1)
-    out = pd.concat([mean.add_suffix("_mean"), std.add_suffix("_std")], axis=1)
-    out.insert(0, "seeds", frame.groupby(keys, sort=False)["seed"].nunique())
-    return out.reset_index()
-
-
-def _cell(mean: float, std: float, digits: int) -> str:
-    text = f"{mean:.{digits}f}"
-    return text if pd.isna(std) else f"{text} ± {std:.{digits}f}"
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A Markdown table: the header, then one line per row."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 def _metric_columns(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> list[str]:
     return [
         c[: -len("_mean")] for c in frame.columns if c.endswith("_mean") and c.startswith(prefixes)
@@ -109,8 +84,9 @@ def main_table(summary: pd.DataFrame, ended: dict[str, str]) -> str:
     rows = []
     for _, s in summary.iterrows():
         row = [s["model"], str(s["seeds"]), ended[s["model"]]]
-        row += [_cell(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
-        row += [_cell(s[f"{c}_mean"], s[f"{c}_std"], 0 if c == "parameters" else 1) for c in COSTS]
+        row += [mean_std(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
+        row += [mean_std(s[f"{c}_mean"], s[f"{c}_std"], 0 if c == "parameters" else 1)
+                for c in COSTS]
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -120,7 +96,7 @@ def groups_table(summary: pd.DataFrame) -> str:
     metrics = _metric_columns(summary, ("test_",))
     rows = [
         [s["model"], s["group"], f"{s['users_mean']:.0f}"]
-        + [_cell(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
+        + [mean_std(s[f"{m}_mean"], s[f"{m}_std"], 4) for m in metrics]
         for _, s in summary.iterrows()
     ]
     return markdown_table(["model", "group", "users"] + metrics, rows)
