@@ -19,7 +19,7 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from recbole_sigma.compare.logs import LoggedRun, join_resumed, read_log  # noqa: E402
-from recbole_sigma.compare.tables import markdown_table  # noqa: E402
+from recbole_sigma.tables import markdown_table  # noqa: E402
 
 # per epoch from 0, as printed in the notebook's cell outputs (every epoch of both runs)
 AUTHORS = {

@@ -221,3 +221,41 @@ def test_tuning_a_key_the_variant_does_not_read_stops_first(workdir, tiny_files,
     with pytest.raises(ValueError, match=r"tunes \['flip_r'\], which sigma_variant: logged"):
         tune(tiny_files[0], str(workdir / "both.test"), "hyperopt")
     assert not (workdir / "out").exists()
+
+
+def test_tuned_seeds_rank_settings_by_their_mean(tmp_path):
+    table = TrialTable(tmp_path, "NDCG@10")
+    # flip_r 1 has the best single trial (.060), flip_r 3 the best mean (.050 vs .040)
+    for r, seed, ndcg in [(1, 2020, .060), (1, 2021, .030), (1, 2022, .030),
+                          (3, 2020, .045), (3, 2021, .055), (3, 2022, .050)]:
+        table.append({"flip_r": r, "seed": seed, "valid_ndcg@10": ndcg,
+                      "test_ndcg@10": ndcg / 2, "epochs": seed - 2010, "ended": EARLY_STOP})
+    best = table.write_report("t", [], ["flip_r", "seed"])
+    assert best["flip_r"] == 3 and best["seeds"] == "2020, 2021, 2022"
+    assert best["valid_ndcg@10"] == pytest.approx(.050) and best["epochs"] == 11
+    assert best["valid_ndcg@10_std"] == pytest.approx(.005)
+    report = (tmp_path / "results.md").read_text()
+    assert "Settings: 2 (the tuned values but `seed`)" in report
+    rows = [line for line in report.splitlines() if line.startswith("| ")]
+    assert rows[1].split("|")[1:4] == [" *      ", "        3 ", " 2020, 2021, 2022 "]
+    assert f"{EARLY_STOP} x3" in rows[1] and "0.0500 ± 0.0050" in rows[1]
+    assert "0.0400 ± 0.0173" in rows[2] and "0.0250 ± 0.0025" in rows[1]  # test, reported
+    assert (tmp_path / "ndcg_vs_r.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_tuning_seeds_on_real_runs(workdir, mini_config, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(mini_config))
+    (workdir / "seeds.test").write_text("dropout_prob choice [0.1,0.3]\nseed choice [1,2]\n")
+    best = tune([str(workdir / "mini.yaml")], "seeds.test", "hyperopt", model="GRU4Rec")
+    trials = pd.read_csv(workdir / "out" / "results.csv")
+    pairs = zip(trials["dropout_prob"], trials["seed"], strict=True)
+    assert sorted(pairs) == [(.1, 1), (.1, 2), (.3, 1), (.3, 2)]
+    assert trials.groupby("dropout_prob")["valid_ndcg@10"].nunique().eq(2).all()  # seeds differ
+    means = trials.groupby("dropout_prob")["valid_ndcg@10"].mean()
+    assert best["dropout_prob"] == means.idxmax() and best["seeds"] == "1, 2"
+    assert best["valid_ndcg@10"] == pytest.approx(means.max())
+    assert f"best setting {{'dropout_prob': {best['dropout_prob']}}}" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="seeds are averaged over, not searched"):
+        tune([str(workdir / "mini.yaml")], "seeds.test", "hyperopt", model="GRU4Rec",
+             algo="random")

@@ -20,8 +20,8 @@ from recbole.config import Config
 
 from recbole_sigma.compare.grouped import GROUPS, UserEval, check_metrics, evaluate_users
 from recbole_sigma.compare.runner import check_against_recbole
-from recbole_sigma.compare.tables import markdown_table
 from recbole_sigma.quick_start import load_data_and_model
+from recbole_sigma.tables import markdown_table
 from recbole_sigma.trainer import read_checkpoint
 from recbole_sigma.utils import get_trainer
 

@@ -19,8 +19,8 @@ from typing import Any, Optional
 
 import pandas as pd
 
-from recbole_sigma.compare.tables import aggregate, markdown_table, mean_std
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, NOT_FINISHED
+from recbole_sigma.tables import aggregate, markdown_table, mean_std
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
 _EPOCH = re.compile(r"epoch (\d+) evaluating \[time: [\d.]+s, valid_score: ([\d.]+)\]")

@@ -9,8 +9,8 @@ import pandas as pd
 
 from recbole_sigma.compare.grouped import GROUPS
 from recbole_sigma.compare.runner import RunResult
-from recbole_sigma.compare.tables import aggregate, markdown_table, mean_std
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, UNKNOWN
+from recbole_sigma.tables import aggregate, markdown_table, mean_std
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)

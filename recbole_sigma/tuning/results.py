@@ -7,14 +7,16 @@ can say what did. The report shows the trials of this search only (run or reused
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import pandas as pd
 
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.reuse import ConfigRecords, config_hash
+from recbole_sigma.tables import aggregate, mean_std
 
 CSV, MARKDOWN, PLOT, CONFIGS = "results.csv", "results.md", "ndcg_vs_r.png", "configs.jsonl"
+SEED = "seed"  # a tuned seed is averaged over: settings are ranked by their mean
 PLOT_MARKS = f" (in the plot: x `{SCHEDULER_STOP}`, + `{EPOCH_CAP}`)"
 logger = logging.getLogger(__name__)
 
@@ -103,15 +105,31 @@ class TrialTable:
         table.insert(0, "best", ["*"] + [""] * (len(table) - 1))
         return table.reset_index(drop=True)
 
-    def write_report(self, title: str, notes: list[str]) -> Optional[dict[str, Any]]:
-        """Write ``results.md`` and the plot; return the best row (None without trials)."""
+    def write_report(self, title: str, notes: list[str],
+                     tuned: Sequence[str] = ()) -> Optional[dict[str, Any]]:
+        """Write ``results.md`` and the plot; return the best row (None without trials).
+
+        When ``tuned`` has ``seed``, a setting is the other tuned values: the report ranks the
+        settings by their mean validation score over seeds, and returns the best setting's
+        means (``seeds`` lists them)."""
         table = with_endings(self.ranked())
         if table.empty:
             return None
-        lines = [f"# {title}", "", *notes, "",
-                 f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation). "
-                 "Each trial's metrics are those of its best validation epoch.", "",
-                 table.to_markdown(index=False, floatfmt=".4f"), ""]
+        lines = [f"# {title}", "", *notes, ""]
+        best, plotted = table.iloc[0].to_dict(), table
+        if SEED in tuned:
+            names = [t for t in tuned if t != SEED]
+            settings = self.settings(table.drop(columns="best"), names)
+            best, plotted = settings.iloc[0].to_dict(), settings
+            lines += [f"Settings: {len(settings)} (the tuned values but `seed`), each over its "
+                      f"seeds; best (`*`) by the mean of `{self.valid_column}` (validation) over "
+                      "seeds. Mean ± sample std over seeds of each trial's best validation "
+                      "epoch's metrics.", "", settings_markdown(settings), "",
+                      "Every trial (`best` marks the best single trial, not a setting):", ""]
+        else:
+            lines += [f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation). "
+                      "Each trial's metrics are those of its best validation epoch.", ""]
+        lines += [table.to_markdown(index=False, floatfmt=".4f"), ""]
         if "ended" in table:
             lines.append(f"`ended`: `{EARLY_STOP}` = converged (more than `stopping_step` "
                          "validations in a row without matching the best score); "
@@ -120,8 +138,39 @@ class TrialTable:
                          "its best score is over fewer epochs and not comparable with the "
                          f"others'{PLOT_MARKS if 'flip_r' in table else ''}.\n")
         (self.folder / MARKDOWN).write_text("\n".join(lines))
-        plot_ndcg_vs_r(table, self.folder / PLOT, self.bigger)
-        return table.iloc[0].to_dict()
+        plot_ndcg_vs_r(plotted, self.folder / PLOT, self.bigger)
+        return best
+
+    def settings(self, trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+        """One row per setting (``names``' values): its ``seeds``, how its trials ``ended``,
+        and per metric the mean over seeds (under the metric's name) and ``<metric>_std``;
+        the best validation mean first."""
+        keys = names or ["setting"]
+        trials = trials if names else trials.assign(setting="all")
+        metrics = [c for c in trials if c.startswith(("valid_", "test_")) or c == "epochs"]
+        summary = aggregate(trials[[*keys, SEED, *metrics]], keys)
+        summary = summary.rename(columns={f"{m}_mean": m for m in metrics}).drop(columns="seeds")
+        grouped = trials.groupby(keys, sort=False)
+        summary.insert(len(keys), "seeds", list(grouped[SEED].agg(
+            lambda seeds: ", ".join(str(s) for s in sorted(seeds)))))
+        if "ended" in trials:
+            summary.insert(len(keys) + 1, "ended", list(grouped["ended"].agg(
+                lambda ended: ", ".join(f"{e} x{n}"
+                                        for e, n in ended.value_counts(sort=False).items()))))
+        summary = summary.sort_values(self.valid_column, ascending=not self.bigger, kind="stable")
+        summary.insert(0, "best", ["*"] + [""] * (len(summary) - 1))
+        return summary.reset_index(drop=True)
+
+
+def settings_markdown(settings: pd.DataFrame) -> str:
+    """The settings table with ``mean ± std`` cells (the mean alone with one seed)."""
+    metrics = [c for c in settings if f"{c}_std" in settings]
+    cells = settings.drop(columns=[f"{m}_std" for m in metrics])
+    for m in metrics:
+        digits = 1 if m == "epochs" else 4
+        cells[m] = [mean_std(v, sd, digits)
+                    for v, sd in zip(settings[m], settings[f"{m}_std"], strict=True)]
+    return cells.to_markdown(index=False)
 
 
 def with_endings(table: pd.DataFrame) -> pd.DataFrame:

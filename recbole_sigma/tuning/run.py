@@ -10,7 +10,7 @@ from recbole_sigma.parallel import build_kernels, check_jobs
 from recbole_sigma.quick_start import build_config, require_data
 from recbole_sigma.run_log import console_log
 from recbole_sigma.tuning.objective import Objective
-from recbole_sigma.tuning.results import TrialTable
+from recbole_sigma.tuning.results import SEED, TrialTable
 from recbole_sigma.tuning.space import ALGOS, Param, read_space
 
 REPORTED_KEYS = ("epochs", "MAX_ITEM_LIST_LENGTH", "hidden_size", "d_state", "train_batch_size",
@@ -37,7 +37,8 @@ def check_variant_keys(params: list[Param], config: Config, hyper: str) -> None:
 def tune_from_args(
     args: argparse.Namespace, config_file_list: Optional[list[str]] = None
 ) -> Optional[dict[str, Any]]:
-    """Tune ``args.model`` on ``args.dataset`` over ``args.hyper``; return the best table row.
+    """Tune ``args.model`` on ``args.dataset`` over ``args.hyper``; return the best table row
+    (with ``seed`` tuned: the best setting's means over seeds).
 
     Results go to ``args.output`` (default ``tuning/<model>-<dataset>``): ``results.csv`` (one row
     per finished trial, written as each trial ends), ``results.md`` and ``ndcg_vs_r.png``. A
@@ -47,6 +48,10 @@ def tune_from_args(
     params = read_space(args.hyper)
     if args.algo not in ALGOS:
         raise ValueError(f"unknown --algo {args.algo!r}: {' | '.join(ALGOS)}")
+    if SEED in {p.name for p in params} and args.algo != "exhaustive":
+        raise ValueError(f"{args.hyper} tunes seed with --algo {args.algo}: seeds are averaged "
+                         "over, not searched; use --algo exhaustive (every setting with every "
+                         "seed)")
     jobs = check_jobs(args.jobs)
     if args.tool == "hyperopt" and args.algo != "exhaustive" and jobs > 1:
         raise ValueError(f"--jobs {jobs} with --tool hyperopt --algo {args.algo}: hyperopt "
@@ -89,9 +94,12 @@ def tune_from_args(
                                if k in config and k not in tuned)
     notes = [f"Command: `{args.command}`", "",
              f"Tool: {args.tool} ({args.algo}); fixed settings: {fixed_settings}."]
-    best = table.write_report(f"Tuning {args.model} on {args.dataset}", notes)
+    names = [p.name for p in params]
+    best = table.write_report(f"Tuning {args.model} on {args.dataset}", notes, names)
     if best is not None:
-        tuned = {p.name: best[p.name] for p in params}
-        print(f"best trial {tuned}: {table.valid_column}={best[table.valid_column]:.4f}; "
+        kind, over = ("setting", f" (mean over seeds {best['seeds']})") if SEED in names \
+            else ("trial", "")
+        values = {n: best[n] for n in names if n != SEED}
+        print(f"best {kind} {values}: {table.valid_column}={best[table.valid_column]:.4f}{over}; "
               f"table {table.folder / 'results.md'}")
     return best
