@@ -11,16 +11,17 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean and std (over seeds; NaN with one seed) of every numeric column, per ``keys``."""
+    """Mean and std (over seeds; NaN with one seed) of every numeric column, per ``keys`` (a
+    missing key value is a group of its own)."""
     numeric = [
         c
         for c in frame.columns
         if c not in keys + ["seed"] and pd.api.types.is_numeric_dtype(frame[c])
     ]
-    grouped = frame.groupby(keys, sort=False)[numeric]
+    grouped = frame.groupby(keys, sort=False, dropna=False)[numeric]
     mean, std = grouped.mean(), grouped.std(ddof=1)
     out = pd.concat([mean.add_suffix("_mean"), std.add_suffix("_std")], axis=1)
-    out.insert(0, "seeds", frame.groupby(keys, sort=False)["seed"].nunique())
+    out.insert(0, "seeds", frame.groupby(keys, sort=False, dropna=False)["seed"].nunique())
     return out.reset_index()
 
 

@@ -168,3 +168,19 @@ def test_setting_without_a_finished_run_shows_no_metrics(tmp_path):
     first, _ = _interrupted_and_resumed(tmp_path)
     text = setting_table(join_resumed([read_log(first)]), [])
     assert text.splitlines()[2] == "| SIGMA |  | not finished x1 |  |  |  |  |"
+
+
+def test_setting_rows_leave_out_a_resumed_log_given_alone(tmp_path):
+    first, resumed = _interrupted_and_resumed(tmp_path)
+    other = _log(tmp_path, "Mon 30 Nov 2026 08:00:00", {0: .02, 1: .04}, stopped_at=1,
+                 test=_test_result(.05), checkpoint="saved/SIGMA-Nov-30-2026_08-00-05.pth")
+    alone = setting_table(join_resumed([read_log(resumed), read_log(other)]), [])
+    # the resumed log has a test result but no best epoch: only the other run is averaged
+    assert alone.splitlines()[2] == (
+        "| SIGMA | 2020 | early stop, resumed at epoch 4 (earlier log not given) x1, early stop "
+        "x1 | 0.0400 | 0.1000 | 0.0500 | 0.0250 |")
+    together = setting_table(join_resumed([read_log(p) for p in (first, resumed, other)]), [])
+    # with its first log it is one complete run: seed 2020 twice, both in the means
+    assert together.splitlines()[2] == (
+        "| SIGMA | 2020, 2020 | early stop x2 | 0.0360 ± 0.0057 | 0.0809 ± 0.0270 | "
+        "0.0417 ± 0.0117 | 0.0249 ± 0.0002 |")

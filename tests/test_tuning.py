@@ -156,7 +156,7 @@ def test_grid_trials_end_as_their_logs_say(workdir, mini_config, monkeypatch):
 
     table.drop(columns="ended").to_csv(workdir / "out" / "results.csv", index=False)
     tables = TrialTable(workdir / "out", "NDCG@10")
-    tables.session_rows = {0, 1}
+    tables.session_rows = {0: {}, 1: {}}
     best = tables.write_report("t", [])
     assert best["ended"] == logged[best["stopping_step"]]
     assert f"| {EARLY_STOP} " in (workdir / "out" / "results.md").read_text()
@@ -259,3 +259,32 @@ def test_tuning_seeds_on_real_runs(workdir, mini_config, monkeypatch, capsys):
     with pytest.raises(ValueError, match="seeds are averaged over, not searched"):
         tune([str(workdir / "mini.yaml")], "seeds.test", "hyperopt", model="GRU4Rec",
              algo="random")
+    with pytest.raises(ValueError, match="ASHA would stop some seeds"):
+        tune([str(workdir / "mini.yaml")], "seeds.test", "ray", model="GRU4Rec")
+
+
+def test_reused_trials_keep_this_search_s_values(tmp_path):
+    """A trial reused from a search that fixed dropout_prob (no column for it in its row) takes
+    this search's value, so its setting is not lost from the ranking."""
+    first = TrialTable(tmp_path, "NDCG@10")
+    for seed, ndcg in [(2020, .05), (2021, .06)]:
+        first.append({"seed": seed, "valid_ndcg@10": ndcg, "ended": EARLY_STOP}, {"seed": seed},
+                     {"dropout_prob": 0.1, "seed": seed})
+    second = TrialTable(tmp_path, "NDCG@10")
+    for seed, ndcg in [(2020, .03), (2021, .03)]:
+        params = {"dropout_prob": 0.1, "seed": seed}
+        assert second.reuse(params, {"dropout_prob": 0.1, "seed": seed})["dropout_prob"] == 0.1
+        params = {"dropout_prob": 0.3, "seed": seed}
+        second.append({**params, "valid_ndcg@10": ndcg, "ended": EARLY_STOP}, params, params)
+    best = second.write_report("t", [], ["dropout_prob", "seed"])
+    assert (best["dropout_prob"], best["seeds"]) == (0.1, "2020, 2021")
+    assert best["valid_ndcg@10"] == pytest.approx(.055)
+    assert "Settings: 2 " in (tmp_path / "results.md").read_text()
+
+
+def test_a_setting_missing_seeds_ranks_after_complete_ones(tmp_path):
+    table = TrialTable(tmp_path, "NDCG@10")
+    for r, seed, ndcg in [(1, 2020, .040), (1, 2021, .042), (3, 2020, .090)]:
+        table.append({"flip_r": r, "seed": seed, "valid_ndcg@10": ndcg, "ended": EARLY_STOP})
+    best = table.write_report("t", [], ["flip_r", "seed"])
+    assert (best["flip_r"], best["seeds"]) == (1, "2020, 2021")

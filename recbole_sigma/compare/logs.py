@@ -5,7 +5,7 @@
 
 A run continued with ``--resume`` writes a second log that starts at the resumed epoch; the logs
 of one run given together (the same checkpoint file) make one row. ``--by-setting`` makes one
-row per setting (the model and the ``--keys`` values) instead: its finished runs' seeds and the
+row per setting (the model and the ``--keys`` values) instead: its complete runs' seeds and the
 mean ± std of their metrics.
 """
 
@@ -206,31 +206,33 @@ METRICS = ("hit@10", "ndcg@10", "mrr@10")
 
 def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
     """Markdown: one row per setting (the model and the ``keys`` values, in order of first
-    appearance), with how its runs ended and, over its finished runs (those with a test result),
-    their seeds and the mean ± std of valid NDCG@10 and the test metrics; a setting without a
-    finished run shows no metrics."""
+    appearance), with how its runs ended and, over its complete runs (a test result and the best
+    validation epoch: not a resumed log given without the log it resumed), their seeds (one per
+    run) and the mean ± sample std of valid NDCG@10 and the test metrics; a setting without a
+    complete run shows no metrics."""
     setting = ["run", *keys]
     rows = [{"run": r.params.get("model", r.paths[0].name.split("-")[0]),
              **{k: r.params.get(k, "") for k in keys},
              "seed": r.params.get("seed", ""), "ended": r.ended,
+             "complete": bool(r.test) and bool(r.best_valid),
              "valid_ndcg@10": r.best_valid.get("ndcg@10", float("nan")),
              **{f"test_{m}": r.test.get(m, float("nan")) for m in METRICS}}
             for r in runs]
     frame = pd.DataFrame(rows)
-    finished = frame[frame["ended"] != NOT_FINISHED]
-    summary = aggregate(finished, setting).set_index(setting) if len(finished) else None
+    complete = frame[frame["complete"]].drop(columns="complete")
+    summary = aggregate(complete, setting).set_index(setting) if len(complete) else None
     head = [*setting, "seeds", "ended", "valid NDCG@10", "test HR@10", "test NDCG@10",
             "test MRR@10"]
     lines = []
     for values, group in frame.groupby(setting, sort=False):
-        done = group[group["ended"] != NOT_FINISHED]
+        done = group[group["complete"]]
         ended = ", ".join(f"{e} x{n}" for e, n in group["ended"].value_counts(sort=False).items())
         cells = ["" for _ in range(4)]
         if len(done):
             s = summary.loc[values]
             cells = [mean_std(s[f"{c}_mean"], s[f"{c}_std"], 4)
                      for c in ("valid_ndcg@10", *(f"test_{m}" for m in METRICS))]
-        lines.append([*values, ", ".join(done["seed"]), ended, *cells])
+        lines.append([*values, ", ".join(sorted(done["seed"])), ended, *cells])
     return markdown_table(head, lines)
 
 
@@ -240,7 +242,7 @@ def main() -> None:
     parser.add_argument("--keys", nargs="*", default=[], help="config keys to show as columns")
     parser.add_argument("--by-setting", action="store_true",
                         help="one row per setting (model and --keys values): mean ± std over "
-                             "its finished runs' seeds")
+                             "its complete runs (one per seed)")
     args = parser.parse_args()
     runs = join_resumed([read_log(p) for p in args.logs])
     make = setting_table if args.by_setting else table

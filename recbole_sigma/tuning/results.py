@@ -46,7 +46,8 @@ class TrialTable:
         self.configs = ConfigRecords(self.folder / CONFIGS)
         self.valid_column = f"valid_{valid_metric.lower()}"
         self.bigger = bigger
-        self.session_rows: set[int] = set()  # the rows this search ran or reused
+        # the rows this search ran or reused, each with this search's tuned values
+        self.session_rows: dict[int, dict[str, Any]] = {}
 
     def read(self) -> pd.DataFrame:
         if not self.path.is_file():
@@ -65,25 +66,27 @@ class TrialTable:
         partial = self.path.with_suffix(".csv.partial")
         table.to_csv(partial, index=False)
         partial.replace(self.path)
-        self.session_rows.add(len(table) - 1)
+        self.session_rows[len(table) - 1] = dict(params or {})
 
-    def find(self, hash_: str) -> Optional[dict[str, Any]]:
+    def find(self, hash_: str, params: Optional[dict[str, Any]] = None
+             ) -> Optional[dict[str, Any]]:
         """The latest row with this config hash, if that trial finished; marked as this
-        search's."""
+        search's, with this search's tuned ``params`` (a row written by a search that fixed
+        one of them has no value in its column)."""
         table = self.read()
         if table.empty or "config_hash" not in table:
             return None
         hit = table[table["config_hash"] == hash_]
         if hit.empty:
             return None
-        self.session_rows.add(int(hit.index[-1]))
-        return hit.iloc[-1].to_dict()
+        self.session_rows[int(hit.index[-1])] = dict(params or {})
+        return dict(hit.iloc[-1].to_dict(), **(params or {}))
 
     def reuse(self, params: dict[str, Any], settings: dict[str, Any]) -> Optional[dict[str, Any]]:
         """The row of a finished trial with this very effective config, else None; logs which,
         and why an earlier trial with these values is not reused."""
         hash_ = config_hash(settings)
-        row = self.find(hash_)
+        row = self.find(hash_, params)
         label = trial_label(params)
         if row is not None:
             logger.info("trial %s: reusing the finished trial in %s (same config %s)",
@@ -96,11 +99,16 @@ class TrialTable:
         return None
 
     def ranked(self) -> pd.DataFrame:
-        """This search's trials, best validation score first, a ``best`` column marking it."""
+        """This search's trials with its tuned values, best validation score first, a ``best``
+        column marking it."""
         table = self.read()
-        table = table.loc[sorted(i for i in self.session_rows if i < len(table))]
+        rows = sorted(i for i in self.session_rows if i < len(table))
+        table = table.loc[rows]
         if table.empty:
             return table
+        for i in rows:
+            for name, value in self.session_rows[i].items():
+                table.loc[i, name] = value
         table = table.sort_values(self.valid_column, ascending=not self.bigger, kind="stable")
         table.insert(0, "best", ["*"] + [""] * (len(table) - 1))
         return table.reset_index(drop=True)
@@ -110,8 +118,8 @@ class TrialTable:
         """Write ``results.md`` and the plot; return the best row (None without trials).
 
         When ``tuned`` has ``seed``, a setting is the other tuned values: the report ranks the
-        settings by their mean validation score over seeds, and returns the best setting's
-        means (``seeds`` lists them)."""
+        settings by their mean validation score over seeds (those with every seed of the search
+        first), and returns the best setting's means (``seeds`` lists them)."""
         table = with_endings(self.ranked())
         if table.empty:
             return None
@@ -123,20 +131,23 @@ class TrialTable:
             best, plotted = settings.iloc[0].to_dict(), settings
             lines += [f"Settings: {len(settings)} (the tuned values but `seed`), each over its "
                       f"seeds; best (`*`) by the mean of `{self.valid_column}` (validation) over "
-                      "seeds. Mean ± sample std over seeds of each trial's best validation "
+                      "seeds, ranked first among the settings that have every seed of this "
+                      "search. Mean ± sample std over seeds of each trial's best validation "
                       "epoch's metrics.", "", settings_markdown(settings), "",
                       "Every trial (`best` marks the best single trial, not a setting):", ""]
         else:
             lines += [f"Trials: {len(table)}; best (`*`) by `{self.valid_column}` (validation). "
                       "Each trial's metrics are those of its best validation epoch.", ""]
         lines += [table.to_markdown(index=False, floatfmt=".4f"), ""]
+        # the plot marks single trials' endings, not a setting's
+        marks = PLOT_MARKS if "flip_r" in table and SEED not in tuned else ""
         if "ended" in table:
             lines.append(f"`ended`: `{EARLY_STOP}` = converged (more than `stopping_step` "
                          "validations in a row without matching the best score); "
                          f"`{EPOCH_CAP}` = the `epochs` limit ended it, it may not have "
                          f"converged; `{SCHEDULER_STOP}` = Ray Tune's scheduler stopped it, so "
                          "its best score is over fewer epochs and not comparable with the "
-                         f"others'{PLOT_MARKS if 'flip_r' in table else ''}.\n")
+                         f"others'{marks}.\n")
         (self.folder / MARKDOWN).write_text("\n".join(lines))
         plot_ndcg_vs_r(plotted, self.folder / PLOT, self.bigger)
         return best
@@ -144,20 +155,23 @@ class TrialTable:
     def settings(self, trials: pd.DataFrame, names: list[str]) -> pd.DataFrame:
         """One row per setting (``names``' values): its ``seeds``, how its trials ``ended``,
         and per metric the mean over seeds (under the metric's name) and ``<metric>_std``;
-        the best validation mean first."""
+        the best validation mean first among the settings with every seed, then the others."""
         keys = names or ["setting"]
         trials = trials if names else trials.assign(setting="all")
         metrics = [c for c in trials if c.startswith(("valid_", "test_")) or c == "epochs"]
         summary = aggregate(trials[[*keys, SEED, *metrics]], keys)
         summary = summary.rename(columns={f"{m}_mean": m for m in metrics}).drop(columns="seeds")
-        grouped = trials.groupby(keys, sort=False)
+        grouped = trials.groupby(keys, sort=False, dropna=False)
         summary.insert(len(keys), "seeds", list(grouped[SEED].agg(
             lambda seeds: ", ".join(str(s) for s in sorted(seeds)))))
         if "ended" in trials:
             summary.insert(len(keys) + 1, "ended", list(grouped["ended"].agg(
                 lambda ended: ", ".join(f"{e} x{n}"
                                         for e, n in ended.value_counts(sort=False).items()))))
-        summary = summary.sort_values(self.valid_column, ascending=not self.bigger, kind="stable")
+        every_seed = grouped[SEED].nunique().to_numpy() == trials[SEED].nunique()
+        summary = summary.assign(partial=~every_seed).sort_values(
+            ["partial", self.valid_column], ascending=[True, not self.bigger], kind="stable"
+        ).drop(columns="partial")
         summary.insert(0, "best", ["*"] + [""] * (len(summary) - 1))
         return summary.reset_index(drop=True)
 

@@ -48,10 +48,11 @@ def tune_from_args(
     params = read_space(args.hyper)
     if args.algo not in ALGOS:
         raise ValueError(f"unknown --algo {args.algo!r}: {' | '.join(ALGOS)}")
-    if SEED in {p.name for p in params} and args.algo != "exhaustive":
-        raise ValueError(f"{args.hyper} tunes seed with --algo {args.algo}: seeds are averaged "
-                         "over, not searched; use --algo exhaustive (every setting with every "
-                         "seed)")
+    if SEED in {p.name for p in params} and (args.algo != "exhaustive" or args.tool == "ray"):
+        raise ValueError(f"{args.hyper} tunes seed with --tool {args.tool} --algo {args.algo}: "
+                         "seeds are averaged over, not searched (and Ray's ASHA would stop some "
+                         "seeds of a setting early); use --tool hyperopt --algo exhaustive "
+                         "(every setting with every seed; --jobs N for N at once)")
     jobs = check_jobs(args.jobs)
     if args.tool == "hyperopt" and args.algo != "exhaustive" and jobs > 1:
         raise ValueError(f"--jobs {jobs} with --tool hyperopt --algo {args.algo}: hyperopt "

@@ -215,7 +215,8 @@ class TableCallback(Callback):
         if "best_valid_score" not in result:
             return
         if result.get("reused"):
-            self.table.find(result["config_hash"])
+            self.table.find(result["config_hash"],
+                            {name: trial.config[name] for name in self.names})
             return
         row = {name: trial.config[name] for name in self.names}
         row.update({k: v for k, v in result.items() if k.startswith(("valid_", "test_"))})
