@@ -184,3 +184,12 @@ def test_setting_rows_leave_out_a_resumed_log_given_alone(tmp_path):
     assert together.splitlines()[2] == (
         "| SIGMA | 2020, 2020 | early stop x2 | 0.0360 ± 0.0057 | 0.0809 ± 0.0270 | "
         "0.0417 ± 0.0117 | 0.0249 ± 0.0002 |")
+
+
+def test_setting_rows_say_when_their_runs_differ_in_another_key(tmp_path):
+    logs = [_log(tmp_path, f"Mon 30 Nov 2026 08:0{i}:00", {0: .02}, stopped_at=0, seed=seed,
+                 variant=variant, checkpoint=f"saved/SIGMA-Nov-30-2026_08-0{i}-05.pth")
+            for i, (seed, variant) in enumerate([(2020, "paper"), (2021, "logged")])]
+    runs = join_resumed([read_log(p) for p in logs])
+    assert "(runs differ in sigma_variant: add to --keys)" in setting_table(runs, [])
+    assert "differ" not in setting_table(runs, ["sigma_variant"])

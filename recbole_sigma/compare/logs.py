@@ -20,6 +20,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, NOT_FINISHED
+from recbole_sigma.reuse import VOLATILE_KEYS
 from recbole_sigma.tables import aggregate, markdown_table, mean_std
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
@@ -204,9 +205,19 @@ def table(runs: list[LoggedRun], keys: list[str]) -> str:
 METRICS = ("hit@10", "ndcg@10", "mrr@10")
 
 
+def differing_keys(runs: list[LoggedRun], keys: list[str]) -> list[str]:
+    """Config keys, besides ``keys``, the seed and where or how verbosely a run happens (the
+    data path counts), whose logged values differ among ``runs`` (a key a log lacks is unknown,
+    not different)."""
+    ignore = (VOLATILE_KEYS - {"data_path"}) | {"seed", *keys}
+    names = set().union(*(r.params for r in runs)) - ignore
+    return sorted(k for k in names if len({r.params[k] for r in runs if k in r.params}) > 1)
+
+
 def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
     """Markdown: one row per setting (the model and the ``keys`` values, in order of first
-    appearance), with how its runs ended and, over its complete runs (a test result and the best
+    appearance), with how its runs ended (and which other config keys differ among them) and,
+    over its complete runs (a test result and the best
     validation epoch: not a resumed log given without the log it resumed), their seeds (one per
     run) and the mean ± sample std of valid NDCG@10 and the test metrics; a setting without a
     complete run shows no metrics."""
@@ -227,6 +238,9 @@ def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
     for values, group in frame.groupby(setting, sort=False):
         done = group[group["complete"]]
         ended = ", ".join(f"{e} x{n}" for e, n in group["ended"].value_counts(sort=False).items())
+        differ = differing_keys([runs[i] for i in group.index], keys)
+        if differ:
+            ended += f" (runs differ in {', '.join(differ)}: add to --keys)"
         cells = ["" for _ in range(4)]
         if len(done):
             s = summary.loc[values]
