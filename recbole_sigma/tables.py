@@ -25,6 +25,11 @@ def aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def endings_count(ended: pd.Series) -> str:
+    """How runs ended, counted in order of first appearance: ``"epoch cap x1, early stop x2"``."""
+    return ", ".join(f"{e} x{n}" for e, n in ended.value_counts(sort=False).items())
+
+
 def mean_std(mean: float, std: float, digits: int) -> str:
     """``"0.0446 ± 0.0004"``; the mean alone when the std is NaN (one seed)."""
     text = f"{mean:.{digits}f}"

@@ -21,7 +21,7 @@ import pandas as pd
 
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, NOT_FINISHED
 from recbole_sigma.reuse import VOLATILE_KEYS
-from recbole_sigma.tables import aggregate, markdown_table, mean_std
+from recbole_sigma.tables import aggregate, endings_count, markdown_table, mean_std
 
 _PARAM = re.compile(r"^(\w+) = (.*)$")
 _EPOCH = re.compile(r"epoch (\d+) evaluating \[time: [\d.]+s, valid_score: ([\d.]+)\]")
@@ -237,7 +237,7 @@ def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
     lines = []
     for values, group in frame.groupby(setting, sort=False):
         done = group[group["complete"]]
-        ended = ", ".join(f"{e} x{n}" for e, n in group["ended"].value_counts(sort=False).items())
+        ended = endings_count(group["ended"])
         differ = differing_keys([runs[i] for i in group.index], keys)
         if differ:
             ended += f" (runs differ in {', '.join(differ)}: add to --keys)"

@@ -10,7 +10,7 @@ import pandas as pd
 from recbole_sigma.compare.grouped import GROUPS
 from recbole_sigma.compare.runner import RunResult
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, UNKNOWN
-from recbole_sigma.tables import aggregate, markdown_table, mean_std
+from recbole_sigma.tables import aggregate, endings_count, markdown_table, mean_std
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
@@ -72,7 +72,7 @@ def _metric_columns(frame: pd.DataFrame, prefixes: tuple[str, ...]) -> list[str]
 
 def endings(runs: pd.DataFrame) -> dict[str, str]:
     """Per model, how its runs ended: ``"early stop x3"``, ``"epoch cap x1, early stop x2"``."""
-    return {model: ", ".join(f"{ended} x{n}" for ended, n in group.value_counts(sort=False).items())
+    return {model: endings_count(group)
             for model, group in runs.groupby("model", sort=False)["ended"]}
 
 

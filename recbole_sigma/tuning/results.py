@@ -13,7 +13,7 @@ import pandas as pd
 
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.reuse import ConfigRecords, config_hash
-from recbole_sigma.tables import aggregate, mean_std
+from recbole_sigma.tables import aggregate, endings_count, mean_std
 
 CSV, MARKDOWN, PLOT, CONFIGS = "results.csv", "results.md", "ndcg_vs_r.png", "configs.jsonl"
 SEED = "seed"  # a tuned seed is averaged over: settings are ranked by their mean
@@ -165,9 +165,7 @@ class TrialTable:
         summary.insert(len(keys), "seeds", list(grouped[SEED].agg(
             lambda seeds: ", ".join(str(s) for s in sorted(seeds)))))
         if "ended" in trials:
-            summary.insert(len(keys) + 1, "ended", list(grouped["ended"].agg(
-                lambda ended: ", ".join(f"{e} x{n}"
-                                        for e, n in ended.value_counts(sort=False).items()))))
+            summary.insert(len(keys) + 1, "ended", list(grouped["ended"].agg(endings_count)))
         every_seed = grouped[SEED].nunique().to_numpy() == trials[SEED].nunique()
         summary = summary.assign(partial=~every_seed).sort_values(
             ["partial", self.valid_column], ascending=[True, not self.bigger], kind="stable"
