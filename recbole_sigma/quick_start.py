@@ -96,14 +96,17 @@ def run_recbole_sigma(
     config_dict: Optional[dict[str, Any]] = None,
     saved: bool = True,
     resume: Optional[str] = None,
+    fixed: Optional[dict[str, Any]] = None,
 ) -> dict[str, Any]:
-    """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``).
+    """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``);
+    ``fixed`` keys win over the command line (:func:`build_config`).
 
     The result has RecBole's keys (``best_valid_score``, ``best_valid_result``,
-    ``test_result``, ...), the run's epochs, how it ended, seconds, parameters and log file, and
+    ``test_result``, ...), the run's epochs (a resumed run's count those before the resume,
+    ``resumed_from`` says where it went on), how it ended, seconds, parameters and log file, and
     ``rank_parameter_digests``: each rank's :func:`parameter_digest` after training.
     """
-    config = build_config(model, dataset, config_file_list, config_dict)
+    config = build_config(model, dataset, config_file_list, config_dict, fixed)
     console_log(config)  # a conversion on first use is logged
     if resume:
         check_resume_file(resume, config)
@@ -136,6 +139,7 @@ def _train_and_test(
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     if resume:
         trainer.resume_checkpoint(resume)
+    first_epoch = trainer.start_epoch
 
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
@@ -158,7 +162,8 @@ def _train_and_test(
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,
-        "epochs": len(epoch_times),
+        "epochs": first_epoch + len(epoch_times),
+        "resumed_from": first_epoch if resume else None,
         "ended": how_ended(trainer),
         "epoch_seconds": sum(epoch_times) / max(len(epoch_times), 1),
         "train_seconds": train_seconds,

@@ -41,7 +41,8 @@ def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config, monke
 
     for resume_from in (last, best_copy):
         resumed = run("SIGMA", "ml-tiny", config_dict=config, resume=str(resume_from))
-        assert resumed["epochs"] == 2  # epochs 1 and 2 only
+        # epochs 1 and 2 trained here; the run's epochs count epoch 0 too
+        assert (resumed["resumed_from"], resumed["epochs"]) == (1, 3)
         assert resumed["best_valid_score"] == full["best_valid_score"]
         assert resumed["best_valid_result"] == full["best_valid_result"]
         assert resumed["test_result"] == full["test_result"]
@@ -63,7 +64,8 @@ def test_resume_takes_the_settings_it_does_not_give_from_the_checkpoint(
 
     # no model, dataset, data_path, variant, dropout, epochs: all of them are the checkpoint's
     resumed = run(resume=str(last))
-    assert (resumed["model"], resumed["dataset"], resumed["epochs"]) == ("SIGMA", "ml-tiny", 1)
+    assert (resumed["model"], resumed["dataset"]) == ("SIGMA", "ml-tiny")
+    assert (resumed["resumed_from"], resumed["epochs"]) == (1, 2)
     assert resumed["best_valid_result"] == full["best_valid_result"]
     assert resumed["test_result"] == full["test_result"]
     assert load_checkpoint(resumed["saved_model_file"])["config"]["dropout_prob"] == 0.3

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from recbole.trainer import Trainer
 
 from recbole_sigma.compare.logs import read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
@@ -288,3 +289,40 @@ def test_a_setting_missing_seeds_ranks_after_complete_ones(tmp_path):
         table.append({"flip_r": r, "seed": seed, "valid_ndcg@10": ndcg, "ended": EARLY_STOP})
     best = table.write_report("t", [], ["flip_r", "seed"])
     assert (best["flip_r"], best["seeds"]) == (1, "2020, 2021")
+
+
+def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch):
+    """A search stopped inside a trial, run again (here with --jobs 2), resumes that trial from
+    the last epoch it saved, and the trial ends as it does uninterrupted."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    files = [str(workdir / "mini.yaml")]
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
+        mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
+    (workdir / "one.test").write_text("flip_r choice [1]\n")
+    (workdir / "two.test").write_text("flip_r choice [1,3]\n")
+    tune(files, "one.test", "hyperopt", output="full")
+    full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+
+    train_epoch = Trainer._train_epoch
+
+    def interrupted_in_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
+        if epoch_idx == 1:
+            raise KeyboardInterrupt
+        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            tune(files, "two.test", "hyperopt")
+    folder = workdir / "saved" / "trials" / full["config_hash"]
+    (last,) = folder.glob("*-last.pth")  # epoch 0 of the interrupted trial
+
+    tune(files, "two.test", "hyperopt", jobs=2)
+    table = pd.read_csv(workdir / "out" / "results.csv").set_index("flip_r")
+    resumed = table.loc[1]
+    assert "Resume training from epoch 1" in Path(resumed["log_file"]).read_text()
+    metrics = [c for c in table if c.startswith(("valid_", "test_"))] + ["epochs", "config_hash"]
+    assert resumed[metrics].equals(full[metrics]) and resumed["epochs"] == 3
+    assert not last.exists() and (workdir / resumed["checkpoint"]).parent == folder
+    assert "Resume training" not in Path(table.loc[3, "log_file"]).read_text()
+    assert Path(table.loc[3, "checkpoint"]).parent.name == table.loc[3, "config_hash"]

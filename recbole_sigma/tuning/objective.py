@@ -3,14 +3,17 @@
 RecBole's own ``objective_function`` looks the model up by name inside ``recbole.model``; this one
 builds the config with the plugin's ``build_config`` (via ``quick_start.run``), trains with the
 checkpoint-safe trainer, and records each finished trial in the table before returning. A trial
-whose whole effective config is already in the table is not trained again.
+whose whole effective config is already in the table is not trained again; one that an earlier
+search left unfinished goes on from its last epoch (:mod:`recbole_sigma.tuning.trial_files`).
 """
 
+from pathlib import Path
 from typing import Any, Optional
 
-from recbole_sigma.quick_start import build_config, run
-from recbole_sigma.reuse import effective_config
+from recbole_sigma.quick_start import build_config
+from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.tuning.results import TrialTable, trial_row
+from recbole_sigma.tuning.trial_files import train_trial, trial_folder
 
 
 class Objective:
@@ -23,20 +26,21 @@ class Objective:
         self, params: dict[str, Any], config_file_list: Optional[list[str]] = None
     ) -> dict[str, Any]:
         params = {k: _plain(v) for k, v in params.items()}
-        settings = self.settings(params, config_file_list)
+        settings, folder = self.prepare(params, config_file_list)
         done = self.table.reuse(params, settings) if self.resume else None
         if done is not None:
             return self._from_row(done)
-        result = run(self.model, self.dataset, config_file_list, dict(params), saved=True)
+        result = train_trial((self.model, self.dataset, config_file_list, params, str(folder)))
         self.table.append(trial_row(params, result), params, settings)
         return result
 
-    def settings(
+    def prepare(
         self, params: dict[str, Any], config_file_list: Optional[list[str]] = None
-    ) -> dict[str, Any]:
-        """The effective config of the trial with these values."""
+    ) -> tuple[dict[str, Any], Path]:
+        """The effective config of the trial with these values, and its checkpoint folder."""
         config = build_config(self.model, self.dataset, config_file_list, dict(params))
-        return effective_config(config)
+        settings = effective_config(config)
+        return settings, trial_folder(config["checkpoint_dir"], config_hash(settings))
 
     def _from_row(self, row: dict[str, Any]) -> dict[str, Any]:
         """A trial finished by an earlier (interrupted) run, rebuilt from its table row."""

@@ -6,10 +6,11 @@ import logging
 from typing import Any, Optional
 
 from recbole_sigma.parallel import build_kernels, run_parallel
-from recbole_sigma.quick_start import build_config, run
+from recbole_sigma.quick_start import build_config
 from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import trial_row
 from recbole_sigma.tuning.space import Param
+from recbole_sigma.tuning.trial_files import train_trial
 
 logger = logging.getLogger(__name__)
 
@@ -40,21 +41,15 @@ def tune_grid(
         return
     todo = []
     for point in points:
-        settings = objective.settings(point, config_file_list)
+        settings, folder = objective.prepare(point, config_file_list)
         if objective.table.reuse(point, settings) is None:
-            todo.append((point, settings))
+            todo.append((point, settings, str(folder)))
     if not todo:
         return
     model, dataset = objective.model, objective.dataset
     build_kernels([build_config(model, dataset, config_file_list, todo[0][0])])
     logger.info("tuning: %d trials, %d at a time in worker processes", len(todo), jobs)
-    tasks = [(model, dataset, config_file_list, point) for point, _ in todo]
+    tasks = [(model, dataset, config_file_list, point, folder) for point, _, folder in todo]
     for index, result in run_parallel(train_trial, tasks, jobs):
-        point, settings = todo[index]
+        point, settings, _ = todo[index]
         objective.table.append(trial_row(point, result), point, settings)
-
-
-def train_trial(task: tuple[str, str, Optional[list[str]], dict[str, Any]]) -> dict[str, Any]:
-    """One trial in a worker process: ``quick_start.run`` with the tuned values."""
-    model, dataset, config_file_list, point = task
-    return run(model, dataset, config_file_list, dict(point), saved=True)
