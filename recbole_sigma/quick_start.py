@@ -139,6 +139,7 @@ def _train_and_test(
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     if resume:
         trainer.resume_checkpoint(resume)
+        logger.info(f"Resumed from {resume}")
     first_epoch = trainer.start_epoch
 
     start = time.perf_counter()

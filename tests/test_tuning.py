@@ -17,6 +17,7 @@ from recbole_sigma.tuning.objective import Objective
 from recbole_sigma.tuning.results import TrialTable, with_endings
 from recbole_sigma.tuning.search_grid import grid_points
 from recbole_sigma.tuning.space import read_space
+from recbole_sigma.tuning.trial_files import train_trial, trial_lock
 
 
 @pytest.fixture
@@ -299,9 +300,12 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
         mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
     (workdir / "one.test").write_text("flip_r choice [1]\n")
-    (workdir / "two.test").write_text("flip_r choice [1,3]\n")
-    tune(files, "one.test", "hyperopt", output="full")
+    (workdir / "two.test").write_text("flip_r choice [1,3,3]\n")  # 3 twice: one trial
+    with monkeypatch.context() as patch:  # its own checkpoint folder: it shares none with below
+        patch.setattr(sys, "argv", ["run_recbole_sigma.py", "--checkpoint_dir=elsewhere"])
+        tune(files, "one.test", "hyperopt", output="full")
     full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+    assert Path(full["checkpoint"]).parent == Path("elsewhere/trials", full["config_hash"])
 
     train_epoch = Trainer._train_epoch
 
@@ -326,3 +330,18 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     assert not last.exists() and (workdir / resumed["checkpoint"]).parent == folder
     assert "Resume training" not in Path(table.loc[3, "log_file"]).read_text()
     assert Path(table.loc[3, "checkpoint"]).parent.name == table.loc[3, "config_hash"]
+    assert len(table) == 2
+
+    # another search with a finished trial's config (no row in its table) goes on from the
+    # trial's best epoch, here the last one: nothing to train, the same result
+    tune(files, "one.test", "hyperopt", output="other")
+    other = pd.read_csv(workdir / "other" / "results.csv").iloc[0]
+    assert "Resume training from epoch 3" in Path(other["log_file"]).read_text()
+    assert other[metrics].equals(full[metrics])
+
+
+def test_a_trial_another_process_trains_is_not_trained_twice(tmp_path):
+    folder = tmp_path / "trial"
+    with trial_lock(folder, "flip_r=1"):
+        with pytest.raises(RuntimeError, match="another process is training it"):
+            train_trial(("SIGMA", "ml-tiny", None, {"flip_r": 1}, str(folder)))

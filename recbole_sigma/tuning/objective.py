@@ -1,10 +1,11 @@
 """The objective RecBole's ``HyperTuning`` calls, for plugin models too.
 
 RecBole's own ``objective_function`` looks the model up by name inside ``recbole.model``; this one
-builds the config with the plugin's ``build_config`` (via ``quick_start.run``), trains with the
-checkpoint-safe trainer, and records each finished trial in the table before returning. A trial
-whose whole effective config is already in the table is not trained again; one that an earlier
-search left unfinished goes on from its last epoch (:mod:`recbole_sigma.tuning.trial_files`).
+builds the config with the plugin's ``build_config`` (via ``quick_start.run_recbole_sigma``),
+trains with the checkpoint-safe trainer, and records each finished trial in the table before
+returning. A trial whose whole effective config is already in the table is not trained again;
+one that an earlier search left unfinished goes on from its last epoch
+(:mod:`recbole_sigma.tuning.trial_files`).
 """
 
 from pathlib import Path
@@ -19,15 +20,15 @@ from recbole_sigma.tuning.trial_files import train_trial, trial_folder
 class Objective:
     """``objective(params, config_file_list)`` -> RecBole's result dict (valid and test)."""
 
-    def __init__(self, model: str, dataset: str, table: TrialTable, resume: bool = True) -> None:
-        self.model, self.dataset, self.table, self.resume = model, dataset, table, resume
+    def __init__(self, model: str, dataset: str, table: TrialTable) -> None:
+        self.model, self.dataset, self.table = model, dataset, table
 
     def __call__(
         self, params: dict[str, Any], config_file_list: Optional[list[str]] = None
     ) -> dict[str, Any]:
         params = {k: _plain(v) for k, v in params.items()}
         settings, folder = self.prepare(params, config_file_list)
-        done = self.table.reuse(params, settings) if self.resume else None
+        done = self.table.reuse(params, settings)
         if done is not None:
             return self._from_row(done)
         result = train_trial((self.model, self.dataset, config_file_list, params, str(folder)))

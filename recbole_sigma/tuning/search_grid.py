@@ -39,11 +39,13 @@ def tune_grid(
         for point in points:
             objective(point, config_file_list)
         return
-    todo = []
+    todo, folders = [], set()
     for point in points:
         settings, folder = objective.prepare(point, config_file_list)
-        if objective.table.reuse(point, settings) is None:
+        # a point listed twice is one trial: trained once, reused by the next search
+        if folder not in folders and objective.table.reuse(point, settings) is None:
             todo.append((point, settings, str(folder)))
+            folders.add(folder)
     if not todo:
         return
     model, dataset = objective.model, objective.dataset
