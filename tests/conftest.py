@@ -1,10 +1,12 @@
 """Shared fixtures: a tiny slice of real data (RecBole's bundled ml-100k) and tiny configs."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
 import recbole
 import torch
+from recbole.trainer import Trainer
 
 ML100K = Path(recbole.__file__).parent / "dataset_example" / "ml-100k" / "ml-100k.inter"
 
@@ -97,3 +99,24 @@ def make_sigma(tiny_config, tiny_dataset):
         return SIGMA(config, tiny_dataset)
 
     return make
+
+
+@pytest.fixture
+def interrupted_in_epoch_1(monkeypatch):
+    """A context manager: training inside it stops with a KeyboardInterrupt as epoch 1 starts
+    (after epoch 0's validation), which the block must raise."""
+
+    @contextlib.contextmanager
+    def interrupted():
+        train_epoch = Trainer._train_epoch
+
+        def stopped_at_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
+            if epoch_idx == 1:
+                raise KeyboardInterrupt
+            return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
+
+        with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+            patch.setattr(Trainer, "_train_epoch", stopped_at_epoch_1)
+            yield
+
+    return interrupted

@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import torch
-from recbole.trainer import Trainer
 
 from recbole_sigma.quick_start import run
 from recbole_sigma.trainer import load_checkpoint, save_atomically
@@ -13,28 +12,15 @@ from recbole_sigma.trainer import load_checkpoint, save_atomically
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def interrupt_in_epoch_1(config: dict, monkeypatch) -> None:
-    """Run SIGMA on ml-tiny with ``config``, stopped by a KeyboardInterrupt in epoch 1."""
-    train_epoch = Trainer._train_epoch
-
-    def interrupted_in_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
-        if epoch_idx == 1:
-            raise KeyboardInterrupt
-        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_1)
-        with pytest.raises(KeyboardInterrupt):
-            run("SIGMA", "ml-tiny", config_dict=config)
-
-
-def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config, monkeypatch):
+def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config,
+                                                     interrupted_in_epoch_1):
     # dropout and shuffled mini-batches: the resumed epochs must draw the same random numbers
     config = dict(tiny_config, epochs=3, train_batch_size=512, learning_rate=0.005)
     full = run("SIGMA", "ml-tiny", config_dict=config)
     best = load_checkpoint(full["saved_model_file"])
     assert best["epoch"] == 2  # the best epoch comes after the interruption below
-    interrupt_in_epoch_1(config, monkeypatch)
+    with interrupted_in_epoch_1():
+        run("SIGMA", "ml-tiny", config_dict=config)
     (last,) = (workdir / "saved").glob("*-last.pth")  # epoch 0, kept by the interrupted run
     (kept,) = set((workdir / "saved").glob("*.pth")) - {last, workdir / full["saved_model_file"]}
     best_copy = shutil.copy(kept, workdir / "best-epoch-0.pth")  # RecBole's own checkpoint
@@ -54,12 +40,13 @@ def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config, monke
 
 
 def test_resume_takes_the_settings_it_does_not_give_from_the_checkpoint(
-    workdir, tiny_config, monkeypatch
+    workdir, tiny_config, interrupted_in_epoch_1
 ):
     config = dict(tiny_config, epochs=2, sigma_variant="logged", dropout_prob=0.3,
                   learning_rate=0.005, train_batch_size=512)
     full = run("SIGMA", "ml-tiny", config_dict=config)
-    interrupt_in_epoch_1(config, monkeypatch)
+    with interrupted_in_epoch_1():
+        run("SIGMA", "ml-tiny", config_dict=config)
     (last,) = (workdir / "saved").glob("*-last.pth")
 
     # no model, dataset, data_path, variant, dropout, epochs: all of them are the checkpoint's

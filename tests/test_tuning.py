@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from recbole.trainer import Trainer
 
 from recbole_sigma.compare.logs import read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
@@ -292,7 +291,8 @@ def test_a_setting_missing_seeds_ranks_after_complete_ones(tmp_path):
     assert (best["flip_r"], best["seeds"]) == (1, "2020, 2021")
 
 
-def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch):
+def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch,
+                                                          interrupted_in_epoch_1):
     """A search stopped inside a trial, run again (here with --jobs 2), resumes that trial from
     the last epoch it saved, and the trial ends as it does uninterrupted."""
     monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
@@ -307,17 +307,8 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
     assert Path(full["checkpoint"]).parent == Path("elsewhere/trials", full["config_hash"])
 
-    train_epoch = Trainer._train_epoch
-
-    def interrupted_in_epoch_1(self, train_data, epoch_idx, *args, **kwargs):
-        if epoch_idx == 1:
-            raise KeyboardInterrupt
-        return train_epoch(self, train_data, epoch_idx, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Trainer, "_train_epoch", interrupted_in_epoch_1)
-        with pytest.raises(KeyboardInterrupt):
-            tune(files, "two.test", "hyperopt")
+    with interrupted_in_epoch_1():
+        tune(files, "two.test", "hyperopt")
     folder = workdir / "saved" / "trials" / full["config_hash"]
     (last,) = folder.glob("*-last.pth")  # epoch 0 of the interrupted trial
 
