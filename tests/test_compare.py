@@ -155,3 +155,33 @@ def test_jobs_reuse_and_a_log_file_per_run(mini_config, workdir, monkeypatch, ca
     assert "GRU4Rec seed 2020: the run in" in caplog.text
     assert "another config (epochs: 1 -> 2)" in caplog.text
     assert list(again["epochs"]) == [2]
+
+
+def test_an_interrupted_comparison_goes_on_from_its_last_epoch(mini_config, workdir, monkeypatch,
+                                                               interrupted_in_epoch_1):
+    """A comparison stopped inside a run, run again (here with --jobs 2), resumes that run from
+    the last epoch it saved, and gives the table an uninterrupted comparison gives."""
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(
+        mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
+
+    def compare(output, jobs=None, *flags):
+        monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", *flags])
+        args = argparse.Namespace(compare="GRU4Rec,SIGMA", dataset="ml-tiny", seeds=1,
+                                  ablations=False, output=str(workdir / output), jobs=jobs,
+                                  command="python ...")
+        compare_from_args(args, [str(workdir / "tiny.yaml")])
+        return pd.read_csv(workdir / output / "runs.csv")
+
+    full = compare("full", None, "--checkpoint_dir=elsewhere")  # shares no run folder below
+    with interrupted_in_epoch_1():
+        compare("res")  # in GRU4Rec's epoch 1
+    (last,) = (workdir / "saved" / "compare").glob("*/*-last.pth")
+    assert last.parent.name == full.set_index("model").loc["GRU4Rec", "config_hash"]
+
+    again = compare("res", 2)
+    columns = [c for c in full if c.startswith(("model", "seed", "valid_", "test_", "config_"))]
+    pd.testing.assert_frame_equal(again[columns + ["epochs"]], full[columns + ["epochs"]])
+    assert list(again["epochs"]) == [3, 3] and not last.exists()
+    logs = dict(zip(again["model"], again["log_file"], strict=True))
+    assert "Resume training from epoch 1" in Path(logs["GRU4Rec"]).read_text()
+    assert "Resume" not in Path(logs["SIGMA"]).read_text()

@@ -11,12 +11,12 @@ import yaml
 
 from recbole_sigma.compare.logs import read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
+from recbole_sigma.run_folders import only_process
 from recbole_sigma.tuning import tune_from_args
-from recbole_sigma.tuning.objective import Objective
+from recbole_sigma.tuning.objective import Objective, train_trial
 from recbole_sigma.tuning.results import TrialTable, with_endings
 from recbole_sigma.tuning.search_grid import grid_points
 from recbole_sigma.tuning.space import read_space
-from recbole_sigma.tuning.trial_files import train_trial, trial_lock
 
 
 @pytest.fixture
@@ -323,16 +323,16 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     assert Path(table.loc[3, "checkpoint"]).parent.name == table.loc[3, "config_hash"]
     assert len(table) == 2
 
-    # another search with a finished trial's config (no row in its table) goes on from the
-    # trial's best epoch, here the last one: nothing to train, the same result
+    # another search with the config of a trial that finished (no row in its table) trains it
+    # from the start, in the same folder
     tune(files, "one.test", "hyperopt", output="other")
     other = pd.read_csv(workdir / "other" / "results.csv").iloc[0]
-    assert "Resume training from epoch 3" in Path(other["log_file"]).read_text()
-    assert other[metrics].equals(full[metrics])
+    assert "Resume" not in Path(other["log_file"]).read_text()
+    assert other[metrics].equals(full[metrics]) and (workdir / other["checkpoint"]).parent == folder
 
 
 def test_a_trial_another_process_trains_is_not_trained_twice(tmp_path):
     folder = tmp_path / "trial"
-    with trial_lock(folder, "flip_r=1"):
+    with only_process(folder, "trial flip_r=1"):
         with pytest.raises(RuntimeError, match="another process is training it"):
             train_trial(("SIGMA", "ml-tiny", None, {"flip_r": 1}, str(folder)))

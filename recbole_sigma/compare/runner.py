@@ -9,7 +9,6 @@ split) are read from the first model's config that needs that kind of data.
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -24,10 +23,13 @@ from recbole_sigma.compare.variants import Variant
 from recbole_sigma.data.load import load_dataset
 from recbole_sigma.ending import how_ended
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.reuse import effective_config
+from recbole_sigma.reuse import config_hash, effective_config
+from recbole_sigma.run_folders import only_process, run_folder, unfinished_state
 from recbole_sigma.run_log import run_log
+from recbole_sigma.trainer import check_resume_file
 from recbole_sigma.utils import get_model, get_trainer
 
+COMPARE = "compare"  # run folders: <checkpoint_dir>/compare/<config_hash>
 logger = logging.getLogger(__name__)
 
 
@@ -159,20 +161,27 @@ def plan_runs(
 
 def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
     """Train ``task.variant`` with ``task.seed`` on the shared split, then evaluate it on test per
-    user; the run logs to a file of its own."""
+    user; the run logs to a file of its own. It trains in its own folder
+    (:mod:`recbole_sigma.run_folders`) and goes on from what an interrupted run left there."""
     config = task.config()
     variant, seed = task.variant, task.seed
-    with run_log(config, f"{variant.name}-seed{seed}") as log_file:
+    folder = run_folder(config["checkpoint_dir"], COMPARE, config_hash(task.settings()))
+    with only_process(folder, task.label), \
+            run_log(config, f"{variant.name}-seed{seed}") as log_file:
         train_data, valid_data, test_data = splits.get(task.split_config())
         init_seed(seed, config["reproducibility"])
         train_data.generator.manual_seed(seed)
         net = get_model(variant.model)(config, train_data._dataset).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
         # one file per variant and seed (RecBole's name has only the model and the second)
-        trainer.saved_model_file = os.path.join(
-            config["checkpoint_dir"], f"{variant.name}-seed{seed}-{get_local_time()}.pth"
-        )
+        trainer.saved_model_file = str(folder / f"{variant.name}-seed{seed}-{get_local_time()}.pth")
         logger.info("compare: %s, seed %d", variant.name, seed)
+        resume = unfinished_state(folder)
+        if resume is not None:
+            check_resume_file(str(resume), config)
+            trainer.resume_checkpoint(str(resume))
+            logger.info(f"Resumed from {resume}")
+        first_epoch = trainer.start_epoch
 
         progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
         saved = task.saved
@@ -188,7 +197,7 @@ def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
             valid=dict(valid),
             test=dict(test),
             groups=users.groups(),
-            epochs=len(epoch_times),
+            epochs=first_epoch + len(epoch_times),
             ended=how_ended(trainer),
             epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
             parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),

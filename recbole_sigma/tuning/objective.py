@@ -5,16 +5,18 @@ builds the config with the plugin's ``build_config`` (via ``quick_start.run_recb
 trains with the checkpoint-safe trainer, and records each finished trial in the table before
 returning. A trial whose whole effective config is already in the table is not trained again;
 one that an earlier search left unfinished goes on from its last epoch
-(:mod:`recbole_sigma.tuning.trial_files`).
+(:mod:`recbole_sigma.run_folders`).
 """
 
 from pathlib import Path
 from typing import Any, Optional
 
-from recbole_sigma.quick_start import build_config
+from recbole_sigma.quick_start import build_config, run_recbole_sigma
 from recbole_sigma.reuse import config_hash, effective_config
-from recbole_sigma.tuning.results import TrialTable, trial_row
-from recbole_sigma.tuning.trial_files import train_trial, trial_folder
+from recbole_sigma.run_folders import only_process, run_folder, unfinished_state
+from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
+
+TRIALS = "trials"  # trial folders: <checkpoint_dir>/trials/<config_hash>
 
 
 class Objective:
@@ -41,7 +43,7 @@ class Objective:
         """The effective config of the trial with these values, and its checkpoint folder."""
         config = build_config(self.model, self.dataset, config_file_list, dict(params))
         settings = effective_config(config)
-        return settings, trial_folder(config["checkpoint_dir"], config_hash(settings))
+        return settings, run_folder(config["checkpoint_dir"], TRIALS, config_hash(settings))
 
     def _from_row(self, row: dict[str, Any]) -> dict[str, Any]:
         """A trial finished by an earlier (interrupted) run, rebuilt from its table row."""
@@ -55,6 +57,17 @@ class Objective:
             "best_valid_result": metrics("valid_"),
             "test_result": metrics("test_"),
         }
+
+
+def train_trial(task: tuple[str, str, Optional[list[str]], dict[str, Any], str]) -> dict[str, Any]:
+    """One trial (here or in a worker process): ``(model, dataset, config files, tuned values,
+    checkpoint folder)``, resumed from what an interrupted run of it left in the folder."""
+    model, dataset, config_file_list, point, folder = task
+    with only_process(Path(folder), f"trial {trial_label(point)}"):
+        resume = unfinished_state(folder)
+        return run_recbole_sigma(model, dataset, config_file_list, dict(point), saved=True,
+                                 resume=None if resume is None else str(resume),
+                                 fixed={"checkpoint_dir": str(folder)})
 
 
 def _plain(value: Any) -> Any:

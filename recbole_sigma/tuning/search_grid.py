@@ -7,10 +7,9 @@ from typing import Any, Optional
 
 from recbole_sigma.parallel import build_kernels, run_parallel
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.tuning.objective import Objective
+from recbole_sigma.tuning.objective import Objective, train_trial
 from recbole_sigma.tuning.results import trial_row
 from recbole_sigma.tuning.space import Param
-from recbole_sigma.tuning.trial_files import train_trial
 
 logger = logging.getLogger(__name__)
 
