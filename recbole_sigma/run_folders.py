@@ -13,7 +13,9 @@ import fcntl
 from pathlib import Path
 from typing import Iterator, Optional
 
-from recbole_sigma.trainer import LAST_STATE_SUFFIX, holds_checkpoint
+from recbole.config import Config
+
+from recbole_sigma.trainer import LAST_STATE_SUFFIX, check_resume_file, holds_checkpoint
 
 LOCK = ".lock"
 
@@ -28,6 +30,21 @@ def unfinished_state(folder: str | Path) -> Optional[Path]:
     interrupted run leaves one), else None."""
     found = [p for p in Path(folder).glob(f"*{LAST_STATE_SUFFIX}") if holds_checkpoint(str(p))]
     return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+
+
+def state_to_resume(folder: Path, config: Config, label: str) -> Optional[str]:
+    """:func:`unfinished_state`, checked against the run's ``config``; raise, naming the folder,
+    when it cannot be resumed."""
+    state = unfinished_state(folder)
+    if state is None:
+        return None
+    try:
+        check_resume_file(str(state), config)
+    except (ValueError, FileNotFoundError) as err:
+        raise RuntimeError(f"{label}: the state an interrupted run left in {folder} cannot be "
+                           f"resumed ({err}); delete {folder} to train the run from the "
+                           "start") from None
+    return str(state)
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 """Model comparison: one split for all models, tables, grouped metrics, seeds, ablations."""
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from recbole_sigma.compare import RUNS_RECORD, compare_from_args, iter_compare, parse_models
@@ -16,6 +18,7 @@ from recbole_sigma.compare.logs import read_log
 from recbole_sigma.compare.report import write_report
 from recbole_sigma.compare.runner import plan_runs
 from recbole_sigma.ending import EPOCH_CAP
+from recbole_sigma.trainer import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -160,28 +163,52 @@ def test_jobs_reuse_and_a_log_file_per_run(mini_config, workdir, monkeypatch, ca
 def test_an_interrupted_comparison_goes_on_from_its_last_epoch(mini_config, workdir, monkeypatch,
                                                                interrupted_in_epoch_1):
     """A comparison stopped inside a run, run again (here with --jobs 2), resumes that run from
-    the last epoch it saved, and gives the table an uninterrupted comparison gives."""
+    the last epoch it saved, and ends with the weights and table of an uninterrupted one."""
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(
         mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
 
     def compare(output, jobs=None, *flags):
         monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", *flags])
-        args = argparse.Namespace(compare="GRU4Rec,SIGMA", dataset="ml-tiny", seeds=1,
+        args = argparse.Namespace(compare="SIGMA,GRU4Rec", dataset="ml-tiny", seeds=1,
                                   ablations=False, output=str(workdir / output), jobs=jobs,
                                   command="python ...")
         compare_from_args(args, [str(workdir / "tiny.yaml")])
-        return pd.read_csv(workdir / output / "runs.csv")
+        records = [json.loads(line) for line in (workdir / output / RUNS_RECORD).open()]
+        return pd.read_csv(workdir / output / "runs.csv"), {
+            r["label"]: load_checkpoint(r["result"]["saved_model_file"]) for r in records}
 
-    full = compare("full", None, "--checkpoint_dir=elsewhere")  # shares no run folder below
+    full, full_weights = compare("full", None, "--checkpoint_dir=elsewhere")  # no shared folder
     with interrupted_in_epoch_1():
-        compare("res")  # in GRU4Rec's epoch 1
+        compare("res")  # in SIGMA's epoch 1
     (last,) = (workdir / "saved" / "compare").glob("*/*-last.pth")
-    assert last.parent.name == full.set_index("model").loc["GRU4Rec", "config_hash"]
+    assert last.parent.name == full.set_index("model").loc["SIGMA", "config_hash"]
 
-    again = compare("res", 2)
+    again, weights = compare("res", 2)
     columns = [c for c in full if c.startswith(("model", "seed", "valid_", "test_", "config_"))]
     pd.testing.assert_frame_equal(again[columns + ["epochs"]], full[columns + ["epochs"]])
-    assert list(again["epochs"]) == [3, 3] and not last.exists()
+    assert again.set_index("model").loc["SIGMA", "valid_ndcg@10"] > 0
+    assert list(again["epochs"]) == [3, 3] and list(again["resumed_from"].fillna(-1)) == [1, -1]
+    for label, checkpoint in weights.items():
+        assert checkpoint["epoch"] == full_weights[label]["epoch"], label
+        for name, value in checkpoint["state_dict"].items():
+            assert torch.equal(value, full_weights[label]["state_dict"][name]), (label, name)
+    assert not last.exists()
     logs = dict(zip(again["model"], again["log_file"], strict=True))
-    assert "Resume training from epoch 1" in Path(logs["GRU4Rec"]).read_text()
-    assert "Resume" not in Path(logs["SIGMA"]).read_text()
+    assert "Resume training from epoch 1" in Path(logs["SIGMA"]).read_text()
+    assert "Resume" not in Path(logs["GRU4Rec"]).read_text()
+
+
+def test_two_names_for_one_config_train_once(mini_config, workdir, monkeypatch, caplog):
+    """SIGMA with use_flip False and SIGMA-noflip are one run: with --jobs 2 it trains once (the
+    two would share a run folder), and both rows show it under their own names."""
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(mini_config, state="INFO")))
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py", "--use_flip=False"])
+    caplog.set_level(logging.INFO, logger="recbole_sigma")
+    args = argparse.Namespace(compare="SIGMA,SIGMA-noflip", dataset="ml-tiny", seeds=1,
+                              ablations=False, output=str(workdir / "res"), jobs=2,
+                              command="python ...")
+    compare_from_args(args, [str(workdir / "tiny.yaml")])
+    runs = pd.read_csv(workdir / "res" / "runs.csv")
+    assert list(runs["model"]) == ["SIGMA", "SIGMA-noflip"]
+    assert runs["config_hash"].nunique() == 1 and runs["log_file"].nunique() == 1
+    assert "SIGMA-noflip seed 2020: reusing the finished run" in caplog.text

@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -336,3 +337,13 @@ def test_a_trial_another_process_trains_is_not_trained_twice(tmp_path):
     with only_process(folder, "trial flip_r=1"):
         with pytest.raises(RuntimeError, match="another process is training it"):
             train_trial(("SIGMA", "ml-tiny", None, {"flip_r": 1}, str(folder)))
+
+
+def test_a_state_that_cannot_be_resumed_names_its_folder(workdir, tiny_files):
+    folder = workdir / "saved" / "trials" / "0123"
+    folder.mkdir(parents=True)
+    (folder / "SIGMA-Nov-30-2026_10-00-00-last.pth").write_text("cut short")
+    with pytest.raises(RuntimeError, match=re.escape(f"cannot be resumed (--resume: {folder}/")
+                       ) as err:
+        train_trial(("SIGMA", "ml-tiny", tiny_files[0], {"flip_r": 1}, str(folder)))
+    assert f"delete {folder} to train the run from the start" in str(err.value)

@@ -59,22 +59,31 @@ def iter_compare(
     console_log(tasks[0].config())
     splits = SharedSplits()
     todo: list[tuple[RunTask, dict[str, Any]]] = []
+    same_as_todo: list[tuple[RunTask, dict[str, Any]]] = []  # a config already in ``todo``
     for task in tasks:
         settings = task.settings()
         reused = _reuse(task, settings, records)
         if reused is not None:
             yield reused
         elif jobs == 1:
-            yield _finish(run_one(task, splits), task.label, settings, records)
+            yield _finish(run_one(task, splits, config_hash(settings)), task.label, settings,
+                          records)
+        elif any(settings == planned for _, planned in todo):
+            same_as_todo.append((task, settings))
         else:
             todo.append((task, settings))
     if todo:
         build_kernels(task.config() for task, _ in todo)
         logger.info("compare: %d runs, %d at a time in worker processes", len(todo), jobs)
-        finished = run_parallel(run_in_worker, [task for task, _ in todo], jobs)
-        for index, result in finished:
+        work = [(task, config_hash(settings)) for task, settings in todo]
+        for index, result in run_parallel(run_in_worker, work, jobs):
             task, settings = todo[index]
             yield _finish(result, task.label, settings, records)
+    # after the run with the same config: reused from the record, as one at a time would
+    for task, settings in same_as_todo:
+        reused = _reuse(task, settings, records)
+        yield reused if reused is not None else _finish(
+            run_one(task, splits, config_hash(settings)), task.label, settings, records)
 
 
 def _reuse(
@@ -84,7 +93,8 @@ def _reuse(
     hash_ = config_hash(settings)
     found = records.find(hash_) if records else None
     if found is not None:
-        result = RunResult(**found["result"])
+        # under this run's name: another model name with the same config is the same run
+        result = RunResult(**dict(found["result"], name=task.variant.name))
         logger.info("compare: %s: reusing the finished run in %s (same config %s; log %s)",
                     task.label, records.path, hash_, result.log_file)
         return result

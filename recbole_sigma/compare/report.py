@@ -34,8 +34,8 @@ COST_TITLES = {
 
 
 def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
-    """One row per (model, seed): valid_* and test_* metrics, the costs, the run's log file and
-    the hash of its effective config."""
+    """One row per (model, seed): valid_* and test_* metrics, the costs, how it ended, the epoch
+    it was resumed from (if it was), the run's log file and the hash of its effective config."""
     # imported here: `python -m recbole_sigma.compare.logs` runs that module as __main__ after
     # the package (and so this module) is imported
     from recbole_sigma.compare.logs import ended_from_log
@@ -47,8 +47,8 @@ def runs_frame(results: Iterable[RunResult]) -> pd.DataFrame:
         row.update({f"test_{k}": v for k, v in r.test.items()})
         row.update({k: asdict(r)[k] for k in COSTS})
         ended = r.ended or ended_from_log(r.log_file) or UNKNOWN  # older records lack it
-        row.update(ended=ended, memory_kind=r.memory_kind, log_file=r.log_file,
-                   config_hash=r.config_hash)
+        row.update(ended=ended, resumed_from=r.resumed_from, memory_kind=r.memory_kind,
+                   log_file=r.log_file, config_hash=r.config_hash)
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -8,8 +8,10 @@ same random state, in this process or in a ``--jobs`` worker. Data-related keys 
 split) are read from the first model's config that needs that kind of data.
 """
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 import recbole.data.dataset as recbole_datasets
@@ -23,10 +25,9 @@ from recbole_sigma.compare.variants import Variant
 from recbole_sigma.data.load import load_dataset
 from recbole_sigma.ending import how_ended
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.reuse import config_hash, effective_config
-from recbole_sigma.run_folders import only_process, run_folder, unfinished_state
+from recbole_sigma.reuse import effective_config
+from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import run_log
-from recbole_sigma.trainer import check_resume_file
 from recbole_sigma.utils import get_model, get_trainer
 
 COMPARE = "compare"  # run folders: <checkpoint_dir>/compare/<config_hash>
@@ -54,6 +55,7 @@ class RunResult:
     log_file: Optional[str] = None
     config_hash: str = ""
     ended: str = ""  # recbole_sigma.ending's words; "" in records written before it
+    resumed_from: Optional[int] = None  # the epoch an interrupted run went on from
 
 
 def _data_key(config: Config) -> tuple:
@@ -159,27 +161,30 @@ def plan_runs(
     ]
 
 
-def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
+def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
     """Train ``task.variant`` with ``task.seed`` on the shared split, then evaluate it on test per
-    user; the run logs to a file of its own. It trains in its own folder
-    (:mod:`recbole_sigma.run_folders`) and goes on from what an interrupted run left there."""
+    user; the run logs to a file of its own. It trains in the folder of its effective config's
+    ``hash_`` (:mod:`recbole_sigma.run_folders`) and goes on from what an interrupted run left
+    there."""
     config = task.config()
     variant, seed = task.variant, task.seed
-    folder = run_folder(config["checkpoint_dir"], COMPARE, config_hash(task.settings()))
-    with only_process(folder, task.label), \
-            run_log(config, f"{variant.name}-seed{seed}") as log_file:
+    folder = run_folder(config["checkpoint_dir"], COMPARE, hash_)
+    # a comparison that saves nothing trains where it always did, and resumes nothing
+    owned = only_process(folder, task.label) if task.saved else contextlib.nullcontext()
+    with owned, run_log(config, f"{variant.name}-seed{seed}") as log_file:
         train_data, valid_data, test_data = splits.get(task.split_config())
         init_seed(seed, config["reproducibility"])
         train_data.generator.manual_seed(seed)
         net = get_model(variant.model)(config, train_data._dataset).to(config["device"])
         trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
         # one file per variant and seed (RecBole's name has only the model and the second)
-        trainer.saved_model_file = str(folder / f"{variant.name}-seed{seed}-{get_local_time()}.pth")
+        name = f"{variant.name}-seed{seed}-{get_local_time()}.pth"
+        trainer.saved_model_file = str(folder / name if task.saved
+                                       else Path(config["checkpoint_dir"], name))
         logger.info("compare: %s, seed %d", variant.name, seed)
-        resume = unfinished_state(folder)
+        resume = state_to_resume(folder, config, task.label) if task.saved else None
         if resume is not None:
-            check_resume_file(str(resume), config)
-            trainer.resume_checkpoint(str(resume))
+            trainer.resume_checkpoint(resume)
             logger.info(f"Resumed from {resume}")
         first_epoch = trainer.start_epoch
 
@@ -198,6 +203,7 @@ def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
             test=dict(test),
             groups=users.groups(),
             epochs=first_epoch + len(epoch_times),
+            resumed_from=first_epoch if resume else None,
             ended=how_ended(trainer),
             epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
             parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
@@ -218,9 +224,11 @@ def run_one(task: RunTask, splits: SharedSplits) -> RunResult:
 _WORKER_SPLITS = SharedSplits()  # in a worker process: the splits of its comparison's runs
 
 
-def run_in_worker(task: RunTask) -> RunResult:
-    """``run_one`` in a ``--jobs`` worker process (which serves one comparison)."""
-    return run_one(task, _WORKER_SPLITS)
+def run_in_worker(job: tuple[RunTask, str]) -> RunResult:
+    """``run_one(task, splits, hash_)`` in a ``--jobs`` worker process (which serves one
+    comparison)."""
+    task, hash_ = job
+    return run_one(task, _WORKER_SPLITS, hash_)
 
 
 def check_against_recbole(
