@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,6 +13,7 @@ from conftest import ML100K
 
 from recbole_sigma.compare import checkpoints
 from recbole_sigma.compare.checkpoints import main
+from recbole_sigma.compare.grouped import UserEval
 from recbole_sigma.quick_start import run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -126,3 +128,35 @@ def test_disagreement_with_recbole_stops(trained, monkeypatch):
     monkeypatch.setattr(checkpoints, "evaluate_users", shifted)
     with pytest.raises(RuntimeError, match="grouped evaluation gives ndcg@10=.*RecBole"):
         main([str(root / results[1]["saved_model_file"])])
+
+
+def test_paired_differences_match_users_by_id():
+    def evaluated(name, ids, ndcg, data="same"):
+        users = UserEval(np.zeros(len(ids)), {"ndcg@10": np.array(ndcg)}, [1.0], [len(ids)],
+                         np.array(ids))
+        return checkpoints.CheckpointEval(Path(f"{name}.pth"), name, "test", users, data)
+
+    first = evaluated("A", [3, 1, 2], [1.0, 0.0, 0.5])
+    other = evaluated("B", [1, 2, 3], [0.0, 0.5, 0.0])  # differs from A for user 3 only
+    table = checkpoints.paired_table([first, other])
+    assert "| A | A.pth | 0.5000 ± 0.2887 |" in table  # std 0.5 over 3 users
+    assert "| B | B.pth | -0.3333 ± 0.3333 |" in table  # differences 0, 0, -1
+    with pytest.raises(ValueError, match="B.pth was not evaluated on the data and users of A"):
+        checkpoints.paired_table([first, evaluated("B", [1, 2, 3], [0.0, 0.5, 0.0], "other")])
+    with pytest.raises(ValueError, match="not evaluated on the data and users"):
+        checkpoints.paired_table([first, evaluated("B", [1, 2, 4], [0.0, 0.5, 0.0])])
+
+
+def test_paired_table_of_two_trained_checkpoints(trained, capsys):
+    root, rows, results = trained
+    files = [str(root / r["saved_model_file"]) for r in results]
+    assert main([*files, "--paired"]) == 0
+    out = capsys.readouterr().out
+    assert f"First row: its test metrics ± their standard error over the {len(rows)} users" in out
+    sasrec = next(line for line in out.splitlines() if line.startswith("| SASRec | SASRec-")
+                  and "±" in line)
+    cells = [c.strip() for c in sasrec.strip("|").split("|")]
+    tests = [r["test_result"] for r in results]
+    for cell, key in zip(cells[2:], ["hit@10", "ndcg@10", "mrr@10"], strict=True):
+        difference = float(cell.split(" ± ")[0])
+        assert difference == pytest.approx(tests[1][key] - tests[0][key], abs=2e-4), key

@@ -7,6 +7,10 @@ and evaluated user by user on ``--split`` (:func:`~recbole_sigma.compare.grouped
 its overall metrics must equal RecBole's own evaluation of the same model on the same loader.
 Groups: short 0-5, medium 6-20, long 21+ items of history (the model's input sequence, at most
 ``MAX_ITEM_LIST_LENGTH`` items).
+
+``--paired`` adds a table of every checkpoint against the first, user by user: how far apart two
+models' metrics are next to the standard error that the sample of users leaves on that
+difference.
 """
 
 import argparse
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+import numpy as np
 import pandas as pd
 from recbole.config import Config
 
@@ -38,6 +43,7 @@ class CheckpointEval:
     model: str
     split: str
     users: UserEval
+    data_files: Optional[str] = None  # the hash of the data files it was trained on
 
     def parts(self) -> dict[str, dict[str, float]]:
         """Users and metrics per history-length group, then of all users."""
@@ -62,6 +68,7 @@ def check_checkpoints(paths: Sequence[str | Path]) -> None:
 def evaluate_checkpoint(path: str | Path, split: str = "test") -> CheckpointEval:
     """Per-user metrics of the checkpoint's model on its ``split`` ("test" or "valid"),
     checked against RecBole's evaluator."""
+    data_files = read_checkpoint(path).get("data_files_sha1")
     config, model, _, _, valid_data, test_data = load_data_and_model(str(path))
     data = test_data if split == "test" else valid_data
     users = evaluate_users(model, data, config)
@@ -71,7 +78,8 @@ def evaluate_checkpoint(path: str | Path, split: str = "test") -> CheckpointEval
                           config["metric_decimal_place"])
     name = config["model"]
     variant = config["sigma_variant"] if name == "SIGMA" else None
-    return CheckpointEval(Path(path), f"{name} ({variant})" if variant else name, split, users)
+    return CheckpointEval(Path(path), f"{name} ({variant})" if variant else name, split, users,
+                          data_files)
 
 
 def _title(metric: str) -> str:
@@ -102,6 +110,46 @@ def groups_table(evals: list[CheckpointEval]) -> str:
             f"({bounds} items); {ALL}: every {split} user, RecBole's result.\n")
 
 
+def paired_table(evals: list[CheckpointEval]) -> str:
+    """Markdown: the first checkpoint's overall metrics ± their standard error over users, then
+    each other checkpoint's difference from it (this - first, user by user on the same users) ±
+    the standard error of that mean difference (sample std of the per-user differences /
+    sqrt(users))."""
+    first = evals[0]
+    metrics = list(first.users.values)
+    base = _user_order(first)
+    rows = [[first.model, first.path.name,
+             *(_mean_se(first.users.values[m][base]) for m in metrics)]]
+    for e in evals[1:]:
+        order = _user_order(e)
+        if e.data_files != first.data_files or not set(metrics) <= set(e.users.values) \
+                or not np.array_equal(e.users.user_ids[order], first.users.user_ids[base]):
+            raise ValueError(f"{e.path} was not evaluated on the data and users of {first.path}: "
+                             "--paired compares checkpoints of one dataset's files, with the "
+                             "first one's metrics")
+        rows.append([e.model, e.path.name, *(
+            _mean_se(e.users.values[m][order] - first.users.values[m][base], signed=True)
+            for m in metrics)])
+    n = len(base)
+    return (f"{markdown_table(['model', 'checkpoint', *(_title(m) for m in metrics)], rows)}\n"
+            f"First row: its {first.split} metrics ± their standard error over the {n} users; "
+            "the others: their difference from the first row (this - first, user by user) ± "
+            "the standard error of that difference.\n")
+
+
+def _user_order(e: CheckpointEval) -> np.ndarray:
+    return np.argsort(e.users.user_ids, kind="stable")
+
+
+def _mean_se(values: np.ndarray, signed: bool = False) -> str:
+    """``"0.0428 ± 0.0012"``: the mean over users ± its standard error (``+``/``-`` with
+    ``signed``)."""
+    mean = f"{values.mean():{'+' if signed else ''}.4f}"
+    if len(values) < 2:
+        return mean
+    return f"{mean} ± {values.std(ddof=1) / np.sqrt(len(values)):.4f}"
+
+
 def groups_frame(evals: list[CheckpointEval]) -> pd.DataFrame:
     """One row per (checkpoint, group): users and unrounded metrics."""
     rows = [{"checkpoint": str(e.path), "model": e.model, "split": e.split, "group": group,
@@ -117,6 +165,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--split", choices=("test", "valid"), default="test")
     parser.add_argument("--out", type=Path, help="also write the table to this .md file")
     parser.add_argument("--csv", type=Path, help="write the unrounded values to this .csv file")
+    parser.add_argument("--paired", action="store_true",
+                        help="also each checkpoint against the first, user by user, with the "
+                             "standard error of the difference")
     args = parser.parse_args(argv)
     try:
         check_checkpoints(args.checkpoints)
@@ -125,6 +176,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     evals = [evaluate_checkpoint(path, args.split) for path in args.checkpoints]
     text = groups_table(evals)
+    if args.paired:
+        try:
+            text += "\n" + paired_table(evals)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     print(text, end="")
     if args.out:
         args.out.write_text(text)

@@ -12,6 +12,7 @@ Groups (both ends included): short 0-5, medium 6-20, long 21+.
 
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -41,6 +42,7 @@ class UserEval:
     values: dict[str, np.ndarray]
     batch_ms: list[float]
     batch_sizes: list[int]
+    user_ids: Optional[np.ndarray] = None  # in the order of ``lengths`` and ``values``
 
     def overall(self) -> dict[str, float]:
         """Mean over users, as RecBole reports it (unrounded)."""
@@ -99,7 +101,7 @@ def evaluate_users(model: torch.nn.Module, eval_data, config) -> UserEval:
     device = config["device"]
     n_items = eval_data._dataset.item_num
     model.eval()
-    hits, pos_len, lengths, batch_ms, batch_sizes = [], [], [], [], []
+    hits, pos_len, lengths, users, batch_ms, batch_sizes = [], [], [], [], [], []
     for interaction, history_index, positive_u, positive_i in eval_data:
         interaction = interaction.to(device)
         start = time.perf_counter()
@@ -116,6 +118,7 @@ def evaluate_users(model: torch.nn.Module, eval_data, config) -> UserEval:
         pos_len.append(batch_len)
         batch_sizes.append(len(scores))
         lengths.append(_history_lengths(interaction, history_index, len(scores), config))
+        users.append(interaction[config["USER_ID_FIELD"]].cpu())
     pos_index = torch.cat(hits).bool().numpy()
     n_pos = torch.cat(pos_len).numpy()
     values = {}
@@ -125,4 +128,5 @@ def evaluate_users(model: torch.nn.Module, eval_data, config) -> UserEval:
         info = metric.metric_info(pos_index, n_pos) if needs_len else metric.metric_info(pos_index)
         for k in topk:
             values[f"{name}@{k}"] = np.asarray(info[:, k - 1], dtype=np.float64)
-    return UserEval(torch.cat(lengths).numpy(), values, batch_ms, batch_sizes)
+    return UserEval(torch.cat(lengths).numpy(), values, batch_ms, batch_sizes,
+                    torch.cat(users).numpy())
