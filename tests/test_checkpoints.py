@@ -14,7 +14,7 @@ from conftest import ML100K
 from recbole_sigma.compare import checkpoints
 from recbole_sigma.compare.checkpoints import main
 from recbole_sigma.compare.grouped import UserEval
-from recbole_sigma.quick_start import run
+from recbole_sigma.quick_start import load_data_and_model, run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -131,25 +131,30 @@ def test_disagreement_with_recbole_stops(trained, monkeypatch):
 
 
 def test_paired_differences_match_users_by_id():
-    def evaluated(name, ids, ndcg, data="same"):
+    def evaluated(name, ids, ndcg):
         users = UserEval(np.zeros(len(ids)), {"ndcg@10": np.array(ndcg)}, [1.0], [len(ids)],
                          np.array(ids))
-        return checkpoints.CheckpointEval(Path(f"{name}.pth"), name, "test", users, data)
+        return checkpoints.CheckpointEval(Path(f"{name}.pth"), name, "test", users)
 
     first = evaluated("A", [3, 1, 2], [1.0, 0.0, 0.5])
     other = evaluated("B", [1, 2, 3], [0.0, 0.5, 0.0])  # differs from A for user 3 only
     table = checkpoints.paired_table([first, other])
     assert "| A | A.pth | 0.5000 ± 0.2887 |" in table  # std 0.5 over 3 users
     assert "| B | B.pth | -0.3333 ± 0.3333 |" in table  # differences 0, 0, -1
-    with pytest.raises(ValueError, match="B.pth was not evaluated on the data and users of A"):
-        checkpoints.paired_table([first, evaluated("B", [1, 2, 3], [0.0, 0.5, 0.0], "other")])
-    with pytest.raises(ValueError, match="not evaluated on the data and users"):
+    with pytest.raises(ValueError, match="B.pth was not evaluated on the users of A.pth"):
         checkpoints.paired_table([first, evaluated("B", [1, 2, 4], [0.0, 0.5, 0.0])])
+    with pytest.raises(ValueError, match="B.pth: a user has more than one row"):
+        checkpoints.paired_table([first, evaluated("B", [1, 2, 2], [0.0, 0.5, 0.0])])
 
 
 def test_paired_table_of_two_trained_checkpoints(trained, capsys):
     root, rows, results = trained
     files = [str(root / r["saved_model_file"]) for r in results]
+    # one row per test user, named by the user's id
+    _, _, dataset, _, _, _ = load_data_and_model(files[0])
+    ids = checkpoints.evaluate_checkpoint(files[0]).users.user_ids
+    users = dataset.id2token(dataset.uid_field, ids)
+    assert sorted(int(u) for u in users) == sorted(rows) and len(ids) == len(rows)
     assert main([*files, "--paired"]) == 0
     out = capsys.readouterr().out
     assert f"First row: its test metrics ± their standard error over the {len(rows)} users" in out
@@ -160,3 +165,16 @@ def test_paired_table_of_two_trained_checkpoints(trained, capsys):
     for cell, key in zip(cells[2:], ["hit@10", "ndcg@10", "mrr@10"], strict=True):
         difference = float(cell.split(" ± ")[0])
         assert difference == pytest.approx(tests[1][key] - tests[0][key], abs=2e-4), key
+
+
+def test_paired_checkpoints_of_other_data_stop_before_any_evaluation(trained, capsys,
+                                                                    monkeypatch):
+    root, _, results = trained
+    good = str(root / results[0]["saved_model_file"])
+    saved = torch.load(good, weights_only=False)
+    saved["data_files_sha1"] = "0" * 40
+    torch.save(saved, root / "other-data.pth")
+    monkeypatch.setattr(checkpoints, "evaluate_checkpoint", lambda *a: pytest.fail("evaluated"))
+    assert main([good, str(root / "other-data.pth"), "--paired"]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"error: {root / 'other-data.pth'} was trained on other data files than {good}")

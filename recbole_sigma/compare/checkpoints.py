@@ -43,7 +43,6 @@ class CheckpointEval:
     model: str
     split: str
     users: UserEval
-    data_files: Optional[str] = None  # the hash of the data files it was trained on
 
     def parts(self) -> dict[str, dict[str, float]]:
         """Users and metrics per history-length group, then of all users."""
@@ -51,11 +50,13 @@ class CheckpointEval:
         return {**self.users.groups(), ALL: every}
 
 
-def check_checkpoints(paths: Sequence[str | Path]) -> None:
+def check_checkpoints(paths: Sequence[str | Path], paired: bool = False) -> None:
     """Raise, naming the file, unless every path is a RecBole checkpoint with metrics that
-    grouped evaluation computes."""
-    for path in paths:
-        config = read_checkpoint(path)["config"]
+    grouped evaluation computes (and, ``paired``, trained on the first one's data files)."""
+    first_data = None
+    for index, path in enumerate(paths):
+        saved = read_checkpoint(path)
+        config = saved["config"]
         if not isinstance(config, Config):
             raise ValueError(f"{path} is not a RecBole checkpoint (its config is a "
                              f"{type(config).__name__}, not RecBole's Config)")
@@ -63,12 +64,16 @@ def check_checkpoints(paths: Sequence[str | Path]) -> None:
             check_metrics(config["metrics"])
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
+        data = saved.get("data_files_sha1")
+        first_data = data if index == 0 else first_data
+        if paired and data != first_data:
+            raise ValueError(f"{path} was trained on other data files than {paths[0]}: --paired "
+                             "compares checkpoints of one dataset's files")
 
 
 def evaluate_checkpoint(path: str | Path, split: str = "test") -> CheckpointEval:
     """Per-user metrics of the checkpoint's model on its ``split`` ("test" or "valid"),
     checked against RecBole's evaluator."""
-    data_files = read_checkpoint(path).get("data_files_sha1")
     config, model, _, _, valid_data, test_data = load_data_and_model(str(path))
     data = test_data if split == "test" else valid_data
     users = evaluate_users(model, data, config)
@@ -78,8 +83,7 @@ def evaluate_checkpoint(path: str | Path, split: str = "test") -> CheckpointEval
                           config["metric_decimal_place"])
     name = config["model"]
     variant = config["sigma_variant"] if name == "SIGMA" else None
-    return CheckpointEval(Path(path), f"{name} ({variant})" if variant else name, split, users,
-                          data_files)
+    return CheckpointEval(Path(path), f"{name} ({variant})" if variant else name, split, users)
 
 
 def _title(metric: str) -> str:
@@ -122,11 +126,10 @@ def paired_table(evals: list[CheckpointEval]) -> str:
              *(_mean_se(first.users.values[m][base]) for m in metrics)]]
     for e in evals[1:]:
         order = _user_order(e)
-        if e.data_files != first.data_files or not set(metrics) <= set(e.users.values) \
+        if not set(metrics) <= set(e.users.values) \
                 or not np.array_equal(e.users.user_ids[order], first.users.user_ids[base]):
-            raise ValueError(f"{e.path} was not evaluated on the data and users of {first.path}: "
-                             "--paired compares checkpoints of one dataset's files, with the "
-                             "first one's metrics")
+            raise ValueError(f"{e.path} was not evaluated on the users of {first.path}, or lacks "
+                             "its metrics: --paired compares checkpoints of one dataset's files")
         rows.append([e.model, e.path.name, *(
             _mean_se(e.users.values[m][order] - first.users.values[m][base], signed=True)
             for m in metrics)])
@@ -138,7 +141,11 @@ def paired_table(evals: list[CheckpointEval]) -> str:
 
 
 def _user_order(e: CheckpointEval) -> np.ndarray:
-    return np.argsort(e.users.user_ids, kind="stable")
+    """The order of ``e``'s rows by user id; raise if a user has two rows."""
+    ids = e.users.user_ids
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError(f"{e.path}: a user has more than one row: no pairing by user")
+    return np.argsort(ids, kind="stable")
 
 
 def _mean_se(values: np.ndarray, signed: bool = False) -> str:
@@ -170,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                              "standard error of the difference")
     args = parser.parse_args(argv)
     try:
-        check_checkpoints(args.checkpoints)
+        check_checkpoints(args.checkpoints, args.paired)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
