@@ -31,16 +31,40 @@ def log_level(config: Config) -> int:
 def console_log(config: Config) -> None:
     """Log to the console at ``state``'s level (one handler per process)."""
     level = log_level(config)
+    logging.getLogger().setLevel(level)
+    _console_handler().setLevel(level)
+
+
+def _console_handler() -> logging.Handler:
+    """The process's console handler, added to the root logger the first time."""
     root = logging.getLogger()
-    root.setLevel(level)
     for handler in root.handlers:
         if isinstance(handler.formatter, colorlog.ColoredFormatter):
-            handler.setLevel(level)
-            return
+            return handler
     handler = logging.StreamHandler()
-    handler.setFormatter(colorlog.ColoredFormatter(*CONSOLE_FORMAT, log_colors=log_colors_config))
-    handler.setLevel(level)
+    handler.setFormatter(_console_formatter())
     root.addHandler(handler)
+    return handler
+
+
+def _console_formatter(label: str = "") -> colorlog.ColoredFormatter:
+    text, dates = CONSOLE_FORMAT
+    if label:
+        text = text.replace("%(message)s", f"[{label.replace('%', '%%')}] %(message)s")
+    return colorlog.ColoredFormatter(text, dates, log_colors=log_colors_config)
+
+
+@contextlib.contextmanager
+def console_labelled(label: str) -> Iterator[None]:
+    """Console lines logged in the block start with ``[label]``, so that the lines of runs
+    trained at once (``--jobs``) say which run wrote them; the runs' log files are unchanged."""
+    handler = _console_handler()
+    before = handler.formatter
+    handler.setFormatter(_console_formatter(label))
+    try:
+        yield
+    finally:
+        handler.setFormatter(before)
 
 
 @contextlib.contextmanager

@@ -1,13 +1,17 @@
 """Real RecBole pipelines on a slice of real data: training, best-checkpoint reload, the CLI."""
 
+import io
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+import colorlog
 import pytest
 import torch
 
-from recbole_sigma.quick_start import run
+from recbole_sigma.quick_start import build_config, run
+from recbole_sigma.run_log import console_labelled, console_log, run_log
 from recbole_sigma.trainer import last_state_file, load_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -93,3 +97,23 @@ def test_loading_a_recbole_model_leaves_anomaly_detection_off():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_console_lines_name_their_run_and_log_files_do_not(workdir, tiny_config):
+    config = build_config("SIGMA", "ml-tiny", config_dict=dict(tiny_config, state="INFO"))
+    console_log(config)
+    (handler,) = [h for h in logging.getLogger().handlers
+                  if isinstance(h.formatter, colorlog.ColoredFormatter)]
+    stream = io.StringIO()
+    before = handler.setStream(stream)
+    try:
+        with console_labelled("trial seed=2020, weight_decay=0.001"), run_log(config) as path:
+            logging.getLogger().info("epoch 3 evaluating")
+        logging.getLogger().info("after the run")
+    finally:
+        handler.setStream(before)
+    console = stream.getvalue()
+    assert "[trial seed=2020, weight_decay=0.001] epoch 3 evaluating" in console
+    assert "after the run" in console and "] after the run" not in console
+    text = Path(path).read_text()
+    assert "epoch 3 evaluating" in text and "[trial" not in text

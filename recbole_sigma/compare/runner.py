@@ -27,7 +27,7 @@ from recbole_sigma.ending import how_ended
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
-from recbole_sigma.run_log import run_log
+from recbole_sigma.run_log import console_labelled, run_log
 from recbole_sigma.utils import get_model, get_trainer
 
 COMPARE = "compare"  # run folders: <checkpoint_dir>/compare/<config_hash>
@@ -171,7 +171,8 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
     folder = run_folder(config["checkpoint_dir"], COMPARE, hash_)
     # a comparison that saves nothing trains where it always did, and resumes nothing
     owned = only_process(folder, task.label) if task.saved else contextlib.nullcontext()
-    with owned, run_log(config, f"{variant.name}-seed{seed}") as log_file:
+    with owned, console_labelled(task.label), \
+            run_log(config, f"{variant.name}-seed{seed}") as log_file:
         train_data, valid_data, test_data = splits.get(task.split_config())
         init_seed(seed, config["reproducibility"])
         train_data.generator.manual_seed(seed)
