@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from recbole_sigma.compare.logs import read_log
+from recbole_sigma.compare.logs import join_resumed, read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.run_folders import only_process
 from recbole_sigma.tuning import tune_from_args
@@ -319,6 +319,14 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     assert "Resume training from epoch 1" in Path(resumed["log_file"]).read_text()
     metrics = [c for c in table if c.startswith(("valid_", "test_"))] + ["epochs", "config_hash"]
     assert resumed[metrics].equals(full[metrics]) and resumed["epochs"] == 3
+    assert resumed["resumed_from"] == 1 and pd.isna(table.loc[3, "resumed_from"])
+    # compare.logs joins the interrupted trial's log and its resumed log into one run
+    logs = sorted((workdir / "log" / "SIGMA").glob("*.log"))
+    joined = join_resumed([read_log(p) for p in logs])
+    assert len(joined) == len(logs) - 1
+    (trial,) = [run for run in joined if len(run.paths) == 2]
+    assert Path(trial.paths[-1]).name == Path(resumed["log_file"]).name
+    assert sorted(trial.valid_scores) == [0, 1, 2]
     assert not last.exists() and (workdir / resumed["checkpoint"]).parent == folder
     assert "Resume training" not in Path(table.loc[3, "log_file"]).read_text()
     assert Path(table.loc[3, "checkpoint"]).parent.name == table.loc[3, "config_hash"]

@@ -28,6 +28,8 @@ def trial_row(params: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     row.update({f"test_{k}": v for k, v in result["test_result"].items()})
     row.update({k: result[k] for k in ("epochs", "ended", "train_seconds", "log_file")
                 if k in result})
+    if result.get("resumed_from") is not None:
+        row["resumed_from"] = result["resumed_from"]
     if result.get("saved_model_file"):
         row["checkpoint"] = result["saved_model_file"]
     return row
