@@ -53,8 +53,8 @@ class CheckpointEval:
 def check_checkpoints(paths: Sequence[str | Path], paired: bool = False) -> None:
     """Raise, naming the file, unless every path is a RecBole checkpoint with metrics that
     grouped evaluation computes (and, ``paired``, trained on the first one's data files)."""
-    first_data = None
-    for index, path in enumerate(paths):
+    data_files = {}
+    for path in paths:
         saved = read_checkpoint(path)
         config = saved["config"]
         if not isinstance(config, Config):
@@ -64,9 +64,8 @@ def check_checkpoints(paths: Sequence[str | Path], paired: bool = False) -> None
             check_metrics(config["metrics"])
         except ValueError as err:
             raise ValueError(f"{path}: {err}") from None
-        data = saved.get("data_files_sha1")
-        first_data = data if index == 0 else first_data
-        if paired and data != first_data:
+        data_files[path] = saved.get("data_files_sha1")
+        if paired and data_files[path] != data_files[paths[0]]:
             raise ValueError(f"{path} was trained on other data files than {paths[0]}: --paired "
                              "compares checkpoints of one dataset's files")
 
