@@ -2,20 +2,26 @@
 
 Each run seeds itself, so a run gives the same result in a worker as in the main process. The
 CPU scan kernel is compiled in the main process before the workers start, so no worker waits for
-(or repeats) a build.
+(or repeats) a build. Each worker draws RecBole's progress bars on a line of its own, labelled
+with its run (:func:`recbole_sigma.run_log.console_labelled`).
 """
 
+import functools
 import logging
 import multiprocessing
 import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any, Callable, Iterable, Iterator, Optional
 
+import recbole.trainer.trainer as recbole_trainer
 import torch
 from recbole.config import Config
+from tqdm import tqdm
 
 from recbole_sigma.ops.scan_cpu import cpu_kernel
+from recbole_sigma.run_log import current_label
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +48,24 @@ def build_kernels(configs: Iterable[Config]) -> None:
         cpu_kernel()
 
 
-def _start_worker(argv: list[str]) -> None:
+def _start_worker(argv: list[str], bar_lock: Any, workers_started: Synchronized) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     torch.set_num_threads(1)
     sys.argv = argv  # RecBole reads --key=value overrides from the command line
+    with workers_started.get_lock():
+        line = workers_started.value
+        workers_started.value += 1
+    tqdm.set_lock(bar_lock)  # one writer at a time on the shared terminal
+    recbole_trainer.tqdm = functools.partial(labelled_bar, line=line)
+
+
+def labelled_bar(*args: Any, line: int, **kwargs: Any) -> tqdm:
+    """RecBole's progress bar, drawn on terminal line ``line`` (one per worker) and starting with
+    the label of the run being trained."""
+    label = current_label()
+    if label:
+        kwargs["desc"] = f"[{label}] {kwargs.get('desc') or ''}"
+    return tqdm(*args, position=line, **kwargs)
 
 
 def run_parallel(
@@ -64,8 +84,9 @@ def run_parallel(
                        "core once", jobs, workers, cores, cores)
     context = multiprocessing.get_context("spawn")
     failures: list[tuple[int, BaseException]] = []
+    bars = (context.RLock(), context.Value("i", 0))
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(list(sys.argv),)) as pool:
+                             initargs=(list(sys.argv), *bars)) as pool:
         futures: dict[Future, int] = {pool.submit(function, t): i for i, t in enumerate(tasks)}
         for future in as_completed(futures):
             index = futures[future]

@@ -14,7 +14,6 @@ from recbole_sigma.config import Config
 from recbole_sigma.config_check import check_config
 from recbole_sigma.data.load import InterSummary, check_data, load_dataset
 from recbole_sigma.distributed import all_gather, parameter_digest, spawn_ranks, world_size_for
-from recbole_sigma.ending import how_ended
 from recbole_sigma.resume_settings import settings_for_resume
 from recbole_sigma.run_log import console_log, run_log
 from recbole_sigma.trainer import check_resume_file, load_checkpoint
@@ -139,8 +138,6 @@ def _train_and_test(
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     if resume:
         trainer.resume_checkpoint(resume)
-        logger.info(f"Resumed from {resume}")
-    first_epoch = trainer.start_epoch
 
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
@@ -155,7 +152,8 @@ def _train_and_test(
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    epoch_times = trainer.epoch_times
+    if saved:
+        trainer.forget_last_state()
     return {
         "model": model,
         "dataset": config["dataset"],
@@ -163,10 +161,7 @@ def _train_and_test(
         "valid_score_bigger": config["valid_metric_bigger"],
         "best_valid_result": best_valid_result,
         "test_result": test_result,
-        "epochs": first_epoch + len(epoch_times),
-        "resumed_from": first_epoch if resume else None,
-        "ended": how_ended(trainer),
-        "epoch_seconds": sum(epoch_times) / max(len(epoch_times), 1),
+        **trainer.run_summary(),
         "train_seconds": train_seconds,
         "parameters": sum(p.numel() for p in net.parameters() if p.requires_grad),
         "saved_model_file": trainer.saved_model_file if saved else None,

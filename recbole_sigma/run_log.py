@@ -54,6 +54,14 @@ def _console_formatter(label: str = "") -> colorlog.ColoredFormatter:
     return colorlog.ColoredFormatter(text, dates, log_colors=log_colors_config)
 
 
+_labels: list[str] = []  # the labels of the console_labelled blocks this process is inside
+
+
+def current_label() -> str:
+    """The label of the innermost :func:`console_labelled` block running, else ``""``."""
+    return _labels[-1] if _labels else ""
+
+
 @contextlib.contextmanager
 def console_labelled(label: str) -> Iterator[None]:
     """Console lines logged in the block start with ``[label]``, so that the lines of runs
@@ -61,9 +69,11 @@ def console_labelled(label: str) -> Iterator[None]:
     handler = _console_handler()
     before = handler.formatter
     handler.setFormatter(_console_formatter(label))
+    _labels.append(label)
     try:
         yield
     finally:
+        _labels.pop()
         handler.setFormatter(before)
 
 

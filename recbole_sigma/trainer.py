@@ -11,9 +11,11 @@ RecBole is edited.
 Resuming: RecBole writes its checkpoint only when the validation score improves, and
 ``resume_checkpoint`` restores weights, optimizer, epoch, best score and the early-stopping
 counter from it. These trainers also write, after every validation, the state of the epoch just
-trained to ``<checkpoint>-last.pth`` (deleted when training ends), and store in both files the
-best validation result and every rank's random state (:mod:`recbole_sigma.rng`). Resumed from
-either file, a run trains the epochs the uninterrupted run would have trained.
+trained to ``<checkpoint>-last.pth`` (deleted by ``forget_last_state`` once the run's test
+result is in, so a run stopped while testing goes on to its test without training again), and
+store in both files the best validation result and every rank's random state
+(:mod:`recbole_sigma.rng`). Resumed from either file, a run trains the epochs the uninterrupted
+run would have trained.
 
 DDP: RecBole wraps the model in ``DistributedDataParallel(device_ids=[local_rank])``, which only
 GPU modules accept; on CPU ranks the wrapper is built without device ids. Every rank uses rank
@@ -34,6 +36,7 @@ from recbole.utils import get_trainer, set_color
 from torch.nn.parallel import DistributedDataParallel
 
 from recbole_sigma.distributed import all_gather, barrier, broadcast, global_rank
+from recbole_sigma.ending import how_ended
 from recbole_sigma.heap import keep_freed_memory
 from recbole_sigma.reuse import EMPTY_HASH, data_files_hash
 from recbole_sigma.rng import rng_state, set_rng_state
@@ -234,7 +237,7 @@ class CheckpointSafeMixin:
         self._train_data = None
         self._valid_result: Optional[dict] = None
         self._resumed_rng: Optional[list] = None
-        self._resumed = False
+        self.resumed_from: Optional[int] = None  # the epoch a resumed run goes on from
         on_cpu = torch.device(config["device"]).type == "cpu"
         if on_cpu and config["keep_freed_memory"] is not False:
             keep_freed_memory()
@@ -304,7 +307,8 @@ class CheckpointSafeMixin:
         if checkpoint.get("last_state"):
             self.saved_model_file = str(Path(resume_file).parent / checkpoint["best_model_file"])
         self._resumed_rng = checkpoint.get("rng")
-        self._resumed = True
+        self.resumed_from = self.start_epoch
+        self.logger.info(f"Resumed from {resume_file}")
 
     def _restore_rng(self, train_data) -> None:
         ranks = self.config["world_size"] if not self.config["single_spec"] else 1
@@ -323,13 +327,13 @@ class CheckpointSafeMixin:
             callback_fn=None):
         """RecBole's ``fit``, also writing the last epoch's state after every validation."""
         self._train_data = train_data
-        if self._resumed:
+        if self.resumed_from is not None:
             self._restore_rng(train_data)
             if self.start_epoch >= self.epochs or self.cur_step > self.stopping_step:
                 self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
                                  "nothing to resume (raise epochs or stopping_step to go on)")
                 return self.best_valid_score, self.best_valid_result
-        claims = saved and not self._resumed
+        claims = saved and self.resumed_from is None
         if claims:
             self.saved_model_file = broadcast(
                 claim_new_file(self.saved_model_file) if global_rank() == 0 else None
@@ -353,9 +357,26 @@ class CheckpointSafeMixin:
             if claims and global_rank() == 0 and os.path.isfile(self.saved_model_file) \
                     and not holds_checkpoint(self.saved_model_file):
                 os.remove(self.saved_model_file)
-        if saved and self.config["local_rank"] == 0 and os.path.exists(last_file):
-            os.remove(last_file)
         return result
+
+    def forget_last_state(self) -> None:
+        """Delete the last epoch's state ``fit`` kept; called once the run's test result is in
+        (until then, a run stopped while testing resumes from it with nothing left to train)."""
+        last_file = last_state_file(self.saved_model_file)
+        if self.config["local_rank"] == 0 and os.path.exists(last_file):
+            os.remove(last_file)
+
+    def run_summary(self) -> dict[str, Any]:
+        """After ``fit``: the run's ``epochs`` (a resumed run's count those before the resume),
+        ``resumed_from``, how it ``ended`` and the mean ``epoch_seconds`` of the epochs this
+        process trained (NaN when it trained none: a resumed run that had finished)."""
+        times = self.epoch_times
+        return {
+            "epochs": self.start_epoch + len(times),
+            "resumed_from": self.resumed_from,
+            "ended": how_ended(self),
+            "epoch_seconds": sum(times) / len(times) if times else float("nan"),
+        }
 
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         with trusted_checkpoint_load():

@@ -117,3 +117,30 @@ def test_console_lines_name_their_run_and_log_files_do_not(workdir, tiny_config)
     assert "after the run" in console and "] after the run" not in console
     text = Path(path).read_text()
     assert "epoch 3 evaluating" in text and "[trial" not in text
+
+
+def test_each_worker_draws_its_progress_bars_on_its_own_line_with_its_label(monkeypatch):
+    import multiprocessing
+
+    import recbole.trainer.trainer as recbole_trainer
+
+    from recbole_sigma.parallel import _start_worker
+
+    monkeypatch.setattr(recbole_trainer, "tqdm", recbole_trainer.tqdm)  # restored afterwards
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored afterwards, as the threads below
+    threads = torch.get_num_threads()
+    started = multiprocessing.Value("i", 0)
+    bars = []
+    for label in ("trial seed=2020", "trial seed=2021"):  # two workers, as the pool starts them
+        _start_worker(["run_recbole_sigma.py"], multiprocessing.RLock(), started)
+        stream = io.StringIO()
+        with console_labelled(label):
+            bar = recbole_trainer.tqdm(range(3), total=3, ncols=100, desc="Train     0",
+                                       file=stream)
+        bars.append((bar.pos, bar.desc))
+        bar.close()
+    torch.set_num_threads(threads)
+    assert [abs(pos) for pos, _ in bars] == [0, 1]
+    assert [desc for _, desc in bars] == ["[trial seed=2020] Train     0",
+                                          "[trial seed=2021] Train     0"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from recbole.trainer import Trainer
 
 from recbole_sigma.compare.logs import join_resumed, read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
@@ -338,6 +339,42 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     other = pd.read_csv(workdir / "other" / "results.csv").iloc[0]
     assert "Resume" not in Path(other["log_file"]).read_text()
     assert other[metrics].equals(full[metrics]) and (workdir / other["checkpoint"]).parent == folder
+
+
+def test_a_trial_stopped_while_testing_is_tested_without_training_again(workdir, mini_config,
+                                                                        monkeypatch):
+    """A search killed during a trial's test, run again, tests the trial's best epoch without
+    training it again, and records the uninterrupted trial's metrics and epochs."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    files = [str(workdir / "mini.yaml")]
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
+        mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
+    (workdir / "one.test").write_text("flip_r choice [1]\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "argv", ["run_recbole_sigma.py", "--checkpoint_dir=elsewhere"])
+        tune(files, "one.test", "hyperopt", output="full")
+    full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+
+    evaluate = Trainer.evaluate
+
+    def killed_in_test(self, eval_data, load_best_model=True, *args, **kwargs):
+        if load_best_model:  # the test; validations do not load the best epoch
+            raise KeyboardInterrupt
+        return evaluate(self, eval_data, load_best_model, *args, **kwargs)
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(Trainer, "evaluate", killed_in_test)
+        tune(files, "one.test", "hyperopt")
+    folder = workdir / "saved" / "trials" / full["config_hash"]
+    (last,) = folder.glob("*-last.pth")  # kept until the test result is in
+
+    tune(files, "one.test", "hyperopt")
+    row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
+    log = Path(row["log_file"]).read_text()
+    assert "Training had finished at epoch 2" in log and "epoch 0 training" not in log
+    metrics = [c for c in row.index if c.startswith(("valid_", "test_"))] + ["epochs", "ended"]
+    assert row[metrics].equals(full[metrics]) and row["epochs"] == 3
+    assert row["resumed_from"] == 3 and not last.exists()
 
 
 def test_a_trial_another_process_trains_is_not_trained_twice(tmp_path):

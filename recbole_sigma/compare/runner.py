@@ -23,7 +23,6 @@ from recbole_sigma.compare.grouped import evaluate_users
 from recbole_sigma.compare.memory import PeakMemory
 from recbole_sigma.compare.variants import Variant
 from recbole_sigma.data.load import load_dataset
-from recbole_sigma.ending import how_ended
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
@@ -186,8 +185,6 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
         resume = state_to_resume(folder, config, task.label) if task.saved else None
         if resume is not None:
             trainer.resume_checkpoint(resume)
-            logger.info(f"Resumed from {resume}")
-        first_epoch = trainer.start_epoch
 
         progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
         saved = task.saved
@@ -196,17 +193,13 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
         test = trainer.evaluate(test_data, load_best_model=saved, show_progress=progress)
         with PeakMemory(config["device"]) as test_memory:
             users = evaluate_users(trainer.model, test_data, config)
-        epoch_times = getattr(trainer, "epoch_times", [])
         result = RunResult(
             name=variant.name,
             seed=seed,
             valid=dict(valid),
             test=dict(test),
             groups=users.groups(),
-            epochs=first_epoch + len(epoch_times),
-            resumed_from=first_epoch if resume else None,
-            ended=how_ended(trainer),
-            epoch_seconds=sum(epoch_times) / max(len(epoch_times), 1),
+            **trainer.run_summary(),
             parameters=sum(p.numel() for p in net.parameters() if p.requires_grad),
             inference_ms=users.inference_ms(),
             train_peak_mib=train_memory.mib,
@@ -219,6 +212,8 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
         check_against_recbole(variant.name, result.test, result.recomputed_test,
                               config["metric_decimal_place"])
         logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
+        if saved:
+            trainer.forget_last_state()
     return result
 
 
