@@ -193,3 +193,21 @@ def test_setting_rows_say_when_their_runs_differ_in_another_key(tmp_path):
     runs = join_resumed([read_log(p) for p in logs])
     assert "(runs differ in sigma_variant: add to --keys)" in setting_table(runs, [])
     assert "differ" not in setting_table(runs, ["sigma_variant"])
+
+
+def test_valid_plateau_averages_consecutive_epochs_of_joined_runs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "valid_plateau.py"
+    spec = importlib.util.spec_from_file_location("valid_plateau", path)
+    plateau = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plateau)
+    first, resumed = _interrupted_and_resumed(tmp_path)
+    (logged,) = join_resumed([read_log(first), read_log(resumed)])
+    # valid .01 .02 .03 .03 .032 .029 .032 .031 .030 .027: epochs 4-6 and 6-8 average .031
+    assert abs(plateau.best_window_mean(logged, 3) - 0.031) < 1e-12
+    row = plateau.plateau_table([logged], ["sigma_variant"], 3).splitlines()[2]
+    assert row == "| SIGMA | paper | 2020 | 0.0320 | 0.0310 | 0.0010 | 0.0334 |"
+    # a resumed log without the log it resumed has no best epoch: it is left out
+    assert len(plateau.plateau_table(join_resumed([read_log(resumed)]), [], 3).splitlines()) == 2
