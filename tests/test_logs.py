@@ -211,3 +211,22 @@ def test_valid_plateau_averages_consecutive_epochs_of_joined_runs(tmp_path):
     assert row == "| SIGMA | paper | 2020 | 0.0320 | 0.0310 | 0.0010 | 0.0334 |"
     # a resumed log without the log it resumed has no best epoch: it is left out
     assert len(plateau.plateau_table(join_resumed([read_log(resumed)]), [], 3).splitlines()) == 2
+
+
+def test_trials_trained_at_once_stay_apart_though_their_files_share_a_name(tmp_path):
+    # two --jobs trials start in the same second: one checkpoint name, each in its own folder
+    name = "SIGMA-Nov-30-2026_19-55-31.pth"
+    firsts, resumes = [], []
+    for folder, seed, start in (("aaa", 2020, "00"), ("bbb", 2021, "01")):
+        checkpoint = f"saved/trials/{folder}/{name}"
+        firsts.append(_log(tmp_path, f"Mon 30 Nov 2026 19:55:{start}", {0: .01, 1: .02},
+                           test="", checkpoint=checkpoint, seed=seed))
+        resumes.append(_log(tmp_path, f"Mon 30 Nov 2026 22:16:{start}", {2: .03}, resumed_from=2,
+                            best=.02, checkpoint=checkpoint, seed=seed))
+    runs = join_resumed([read_log(p) for p in (*resumes[::-1], *firsts)])
+    assert sorted(tuple(r.paths) for r in runs) == sorted(zip(firsts, resumes, strict=True))
+    # a resume that names the run's folder by an absolute path still joins it
+    moved = _log(tmp_path, "Mon 30 Nov 2026 23:00:00", {2: .03}, resumed_from=2, best=.02,
+                 checkpoint=f"/work/runs/x/saved/trials/aaa/{name}", seed=2020)
+    (joined,) = join_resumed([read_log(firsts[0]), read_log(moved)])
+    assert joined.paths == [firsts[0], moved]

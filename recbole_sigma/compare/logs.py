@@ -47,7 +47,7 @@ class LoggedRun:
     train_losses: dict[int, float] = field(default_factory=dict)  # by epoch (one loss only)
     test: dict[str, float] = field(default_factory=dict)
     stopped_at: Optional[int] = None  # best epoch reported by early stopping
-    checkpoint: Optional[str] = None  # file name of the run's best-epoch checkpoint
+    checkpoint: Optional[str] = None  # its best-epoch checkpoint: <folder name>/<file name>
     resumed_from: Optional[int] = None  # first epoch of the first log, if that log was resumed
     started: Optional[datetime] = None  # time of the first log's first line
 
@@ -124,6 +124,13 @@ def _start_time(first_line: str) -> Optional[datetime]:
         return None
 
 
+def _folder_and_name(path: str) -> str:
+    """``<folder name>/<file name>`` of a checkpoint path: runs trained at once in their own
+    folders (``--jobs`` trials) can share a file name, while a resume may name the run's folder
+    by another path (absolute, or from another working folder)."""
+    return Path(*Path(path).parts[-2:]).as_posix()
+
+
 def read_log(path: Path) -> LoggedRun:
     """Parse one RecBole log file (written by ``recbole.utils.init_logger``)."""
     run = LoggedRun(paths=[path], params={})
@@ -147,9 +154,9 @@ def read_log(path: Path) -> LoggedRun:
         elif m := _TEST.search(line):
             run.test = _parse_dict(m.group(1))
         elif m := _SAVED.search(line):
-            run.checkpoint = Path(m.group(1)).name
+            run.checkpoint = _folder_and_name(m.group(1))
         elif m := _LAST_STATE.search(line):
-            run.checkpoint = Path(m.group(1) + ".pth").name
+            run.checkpoint = _folder_and_name(m.group(1) + ".pth")
         elif m := _RESUMED.search(line):
             run.resumed_from = int(m.group(1))
     return run
