@@ -2,11 +2,12 @@
 
     python benchmarks/valid_plateau.py LOG... --keys dropout_prob weight_decay [--window 5]
 
-RecBole keeps the epoch with the best validation NDCG@10, the maximum of a noisy curve: a setting
+RecBole keeps the epoch with the best validation score, the maximum of a noisy curve: a setting
 whose curve is longer or noisier gets a higher maximum by chance alone. Per setting (the model and
 the ``--keys`` values), over its complete runs (a run and its ``--resume`` logs are joined):
-the mean over seeds of the best single epoch's validation NDCG@10, of the best mean over
-``--window`` consecutive epochs, their difference, and of the test NDCG@10 of the kept epoch.
+the mean over seeds of the best single validation score (``valid_metric``, NDCG@10 in the
+paper protocol), of the best mean over ``--window`` consecutive validations (epochs, with
+``eval_step`` 1), their difference, and of the test NDCG@10 of the kept epoch.
 """
 
 import argparse
@@ -21,12 +22,23 @@ from recbole_sigma.compare.logs import LoggedRun, join_resumed, read_log  # noqa
 from recbole_sigma.tables import markdown_table  # noqa: E402
 
 
+def _sign(run: LoggedRun) -> int:
+    """1 where a higher validation score is better (RecBole's ``valid_metric_bigger``), else -1."""
+    return -1 if run.params.get("valid_metric_bigger") == "False" else 1
+
+
+def best_score(run: LoggedRun) -> float:
+    """The best validation score of ``run``."""
+    return _sign(run) * max(_sign(run) * v for v in run.valid_scores.values())
+
+
 def best_window_mean(run: LoggedRun, window: int) -> float:
-    """The highest mean validation score over ``window`` consecutive epochs of ``run``."""
+    """The best mean validation score over ``window`` consecutive validations of ``run``."""
     scores = np.array([run.valid_scores[e] for e in sorted(run.valid_scores)])
     if len(scores) < window:
         return float("nan")
-    return float(np.convolve(scores, np.ones(window) / window, mode="valid").max())
+    means = np.convolve(scores, np.ones(window) / window, mode="valid")
+    return float(_sign(run) * (_sign(run) * means).max())
 
 
 def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
@@ -36,11 +48,11 @@ def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
             setting = (run.params.get("model", run.paths[0].name.split("-")[0]),
                        *(run.params.get(k, "") for k in keys))
             settings.setdefault(setting, []).append(run)
-    head = ["run", *keys, "seeds", "best epoch's valid NDCG@10",
+    head = ["run", *keys, "seeds", "best epoch's valid score",
             f"best {window}-epoch mean", "difference", "test NDCG@10"]
     rows = []
     for setting, group in settings.items():
-        best = np.mean([r.best_valid["ndcg@10"] for r in group])
+        best = np.mean([best_score(r) for r in group])
         smooth = np.mean([best_window_mean(r, window) for r in group])
         test = np.mean([r.test["ndcg@10"] for r in group])
         seeds = ", ".join(sorted(r.params.get("seed", "") for r in group))

@@ -60,12 +60,12 @@ def _start_worker(argv: list[str], bar_lock: Any, workers_started: Synchronized)
 
 
 def labelled_bar(*args: Any, line: int, **kwargs: Any) -> tqdm:
-    """RecBole's progress bar, drawn on terminal line ``line`` (one per worker) and starting with
-    the label of the run being trained."""
+    """RecBole's progress bar, drawn on terminal line ``line`` (one per worker), starting with
+    the label of the run being trained, and cleared when done (the next bar takes its line)."""
     label = current_label()
     if label:
         kwargs["desc"] = f"[{label}] {kwargs.get('desc') or ''}"
-    return tqdm(*args, position=line, **kwargs)
+    return tqdm(*args, position=line, leave=False, **kwargs)
 
 
 def run_parallel(

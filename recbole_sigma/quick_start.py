@@ -141,11 +141,13 @@ def _train_and_test(
 
     start = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+        keep_last_state=True,
     )
     train_seconds = time.perf_counter() - start
     digests = all_gather(parameter_digest(trainer.model))
     if len(set(digests)) > 1:
+        trainer.forget_last_state()  # a rerun trains again, rather than test rank 0's state
         raise RuntimeError(f"the DDP ranks hold different parameters after training: {digests}")
     test_result = trainer.evaluate(
         test_data, load_best_model=saved, show_progress=config["show_progress"]

@@ -26,8 +26,8 @@ def run_folder(checkpoint_dir: str | Path, kind: str, config_hash: str) -> Path:
 
 
 def unfinished_state(folder: str | Path) -> Optional[Path]:
-    """The newest last-epoch state in ``folder`` (training deletes it when it ends, so only an
-    interrupted run leaves one), else None."""
+    """The newest last-epoch state in ``folder`` (a run deletes it once its test result is in,
+    so only an interrupted run leaves one), else None."""
     found = [p for p in Path(folder).glob(f"*{LAST_STATE_SUFFIX}") if holds_checkpoint(str(p))]
     return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
 

@@ -17,6 +17,8 @@ from recbole.config import Config
 from recbole.utils import get_local_time
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
 
+from recbole_sigma.trainer import claim_new_file
+
 LOG_ROOT = Path("log")
 FILE_FORMAT = ("%(asctime)-15s %(levelname)s  %(message)s", "%a %d %b %Y %H:%M:%S")
 CONSOLE_FORMAT = ("%(log_color)s%(asctime)-15s %(levelname)s  %(message)s", "%d %b %H:%M")
@@ -86,7 +88,10 @@ def run_log(config: Config, name: Optional[str] = None) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     text = "".join(str(value) for value in config.final_config_dict.values())
     digest = hashlib.md5(text.encode()).hexdigest()[:6]
-    path = folder / f"{name or config['model']}-{config['dataset']}-{get_local_time()}-{digest}.log"
+    # RecBole's name has the second: a run of the same config started in the same second (a
+    # rerun that only tests) gets ``-2.log``, not the other run's file
+    stem = f"{name or config['model']}-{config['dataset']}-{get_local_time()}-{digest}"
+    path = Path(claim_new_file(str(folder / f"{stem}.log")))
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(*FILE_FORMAT))
     handler.addFilter(RemoveColorFilter())

@@ -11,9 +11,9 @@ RecBole is edited.
 Resuming: RecBole writes its checkpoint only when the validation score improves, and
 ``resume_checkpoint`` restores weights, optimizer, epoch, best score and the early-stopping
 counter from it. These trainers also write, after every validation, the state of the epoch just
-trained to ``<checkpoint>-last.pth`` (deleted by ``forget_last_state`` once the run's test
-result is in, so a run stopped while testing goes on to its test without training again), and
-store in both files the best validation result and every rank's random state
+trained to ``<checkpoint>-last.pth`` (deleted when training ends; the package's runs keep it
+until their test result is in, so a run stopped while testing goes on to its test without
+training again), and store in both files the best validation result and every rank's random state
 (:mod:`recbole_sigma.rng`). Resumed from either file, a run trains the epochs the uninterrupted
 run would have trained.
 
@@ -324,15 +324,19 @@ class CheckpointSafeMixin:
         )
 
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
-            callback_fn=None):
-        """RecBole's ``fit``, also writing the last epoch's state after every validation."""
+            callback_fn=None, keep_last_state=False):
+        """RecBole's ``fit``, also writing the last epoch's state after every validation; that
+        state is deleted when training ends, or, with ``keep_last_state``, by
+        :meth:`forget_last_state` once the caller has the run's test result."""
         self._train_data = train_data
         if self.resumed_from is not None:
-            self._restore_rng(train_data)
             if self.start_epoch >= self.epochs or self.cur_step > self.stopping_step:
                 self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
                                  "nothing to resume (raise epochs or stopping_step to go on)")
+                if saved and not keep_last_state:
+                    self.forget_last_state()
                 return self.best_valid_score, self.best_valid_result
+            self._restore_rng(train_data)
         claims = saved and self.resumed_from is None
         if claims:
             self.saved_model_file = broadcast(
@@ -357,11 +361,14 @@ class CheckpointSafeMixin:
             if claims and global_rank() == 0 and os.path.isfile(self.saved_model_file) \
                     and not holds_checkpoint(self.saved_model_file):
                 os.remove(self.saved_model_file)
+        if saved and not keep_last_state:
+            self.forget_last_state()
         return result
 
     def forget_last_state(self) -> None:
-        """Delete the last epoch's state ``fit`` kept; called once the run's test result is in
-        (until then, a run stopped while testing resumes from it with nothing left to train)."""
+        """Delete the last epoch's state ``fit(..., keep_last_state=True)`` kept; called once the
+        run's test result is in (until then, a run stopped while testing resumes from it with
+        nothing left to train)."""
         last_file = last_state_file(self.saved_model_file)
         if self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)

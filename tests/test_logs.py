@@ -230,3 +230,21 @@ def test_trials_trained_at_once_stay_apart_though_their_files_share_a_name(tmp_p
                  checkpoint=f"/work/runs/x/saved/trials/aaa/{name}", seed=2020)
     (joined,) = join_resumed([read_log(firsts[0]), read_log(moved)])
     assert joined.paths == [firsts[0], moved]
+
+
+def test_a_rerun_that_only_tests_joins_its_run_even_within_the_same_second(tmp_path):
+    # the run trained epochs 0-2 and was stopped in its test; the rerun, started in the same
+    # second, resumed its last state, had nothing to train and tested: it names no checkpoint
+    # but the state it resumed from
+    first = _log(tmp_path, "Mon 30 Nov 2026 23:42:48", {0: .01, 1: .02, 2: .03}, test="")
+    rerun = tmp_path / "rerun.log"
+    (tmp_path / "other").mkdir()
+    lines = [line for line in _log(tmp_path / "other", "Mon 30 Nov 2026 23:42:48", {},
+                                   resumed_from=3, best=.03).read_text().splitlines()
+             if "state goes to" not in line and "Loading model" not in line]
+    lines.insert(-2, f"Mon 30 Nov 2026 23:42:49 INFO  Resumed from {CHECKPOINT[:-4]}-last.pth")
+    rerun.write_text("\n".join(lines) + "\n")
+    assert read_log(rerun).checkpoint == "saved/SIGMA-Nov-29-2026_09-25-27.pth"
+    (logged,) = join_resumed([read_log(rerun), read_log(first)])
+    assert logged.paths == [first, rerun] and sorted(logged.valid_scores) == [0, 1, 2]
+    assert logged.test["ndcg@10"] == 0.0334 and logged.best_epoch == 2

@@ -36,7 +36,7 @@ def test_interrupted_run_resumes_to_the_same_weights(workdir, tiny_config,
         assert again["epoch"] == best["epoch"]
         for name, weights in best["state_dict"].items():
             assert torch.equal(again["state_dict"][name], weights), name
-    assert not last.exists()  # removed once training ended
+    assert not last.exists()  # removed once the test result was in
 
 
 def test_resume_takes_the_settings_it_does_not_give_from_the_checkpoint(

@@ -123,6 +123,7 @@ def test_each_worker_draws_its_progress_bars_on_its_own_line_with_its_label(monk
     import multiprocessing
 
     import recbole.trainer.trainer as recbole_trainer
+    from tqdm import tqdm
 
     from recbole_sigma.parallel import _start_worker
 
@@ -131,6 +132,7 @@ def test_each_worker_draws_its_progress_bars_on_its_own_line_with_its_label(monk
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored afterwards, as the threads below
     threads = torch.get_num_threads()
     started = multiprocessing.Value("i", 0)
+    lock = tqdm.get_lock()  # restored afterwards
     bars = []
     for label in ("trial seed=2020", "trial seed=2021"):  # two workers, as the pool starts them
         _start_worker(["run_recbole_sigma.py"], multiprocessing.RLock(), started)
@@ -141,6 +143,7 @@ def test_each_worker_draws_its_progress_bars_on_its_own_line_with_its_label(monk
         bars.append((bar.pos, bar.desc))
         bar.close()
     torch.set_num_threads(threads)
+    tqdm.set_lock(lock)
     assert [abs(pos) for pos, _ in bars] == [0, 1]
     assert [desc for _, desc in bars] == ["[trial seed=2020] Train     0",
                                           "[trial seed=2021] Train     0"]

@@ -375,6 +375,12 @@ def test_a_trial_stopped_while_testing_is_tested_without_training_again(workdir,
     metrics = [c for c in row.index if c.startswith(("valid_", "test_"))] + ["epochs", "ended"]
     assert row[metrics].equals(full[metrics]) and row["epochs"] == 3
     assert row["resumed_from"] == 3 and not last.exists()
+    # compare.logs joins the log of the test-only rerun to the interrupted trial's log
+    joined = join_resumed([read_log(p) for p in sorted((workdir / "log" / "SIGMA").glob("*.log"))])
+    (trial,) = [run for run in joined if len(run.paths) == 2]
+    assert Path(trial.paths[-1]).name == Path(row["log_file"]).name
+    assert trial.ended == "epoch cap" and sorted(trial.valid_scores) == [0, 1, 2]
+    assert trial.test == {k[len("test_"):]: v for k, v in row.items() if k.startswith("test_")}
 
 
 def test_a_trial_another_process_trains_is_not_trained_twice(tmp_path):

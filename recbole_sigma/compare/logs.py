@@ -14,7 +14,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import pandas as pd
@@ -32,6 +32,7 @@ _METRIC = re.compile(r"([a-z]+@\d+) : ([\d.]+)")
 _SAVED = re.compile(r"Saving current: (.+\.pth)$")
 _LAST_STATE = re.compile(r"The last epoch's state goes to (.+)-last\.pth \(for --resume\)")
 _RESUMED = re.compile(r"Checkpoint loaded\. Resume training from epoch (\d+)")
+_RESUMED_FILE = re.compile(r"Resumed from (.+?)(?:-last)?\.pth$")
 _TIME_FORMAT = "%a %d %b %Y %H:%M:%S"  # recbole.utils.init_logger's file date format
 
 
@@ -81,8 +82,8 @@ class LoggedRun:
     def continues(self, earlier: "LoggedRun") -> bool:
         """Whether this log resumed the run of ``earlier``: the same checkpoint, and resumed
         after an epoch that ``earlier`` validated."""
-        return (self.resumed_from is not None and self.checkpoint is not None
-                and self.checkpoint == earlier.checkpoint
+        return (self.resumed_from is not None and _same_checkpoint(self.checkpoint,
+                                                                   earlier.checkpoint)
                 and self.resumed_from - 1 in earlier.valid_scores)
 
     def then(self, resumed: "LoggedRun") -> "LoggedRun":
@@ -125,10 +126,21 @@ def _start_time(first_line: str) -> Optional[datetime]:
 
 
 def _folder_and_name(path: str) -> str:
-    """``<folder name>/<file name>`` of a checkpoint path: runs trained at once in their own
-    folders (``--jobs`` trials) can share a file name, while a resume may name the run's folder
-    by another path (absolute, or from another working folder)."""
+    """``<folder name>/<file name>`` of a checkpoint path (the file name alone for a file in the
+    working folder): runs trained at once in their own folders (``--jobs`` trials) can share a
+    file name, while a resume may name the run's folder by another path (absolute, or from
+    another working folder)."""
     return Path(*Path(path).parts[-2:]).as_posix()
+
+
+def _same_checkpoint(a: Optional[str], b: Optional[str]) -> bool:
+    """Whether two :func:`_folder_and_name` keys name one file: the same file name, and the same
+    folder name where both have one."""
+    if a is None or b is None:
+        return False
+    a_path, b_path = PurePosixPath(a), PurePosixPath(b)
+    folders = a_path.parent.name, b_path.parent.name
+    return a_path.name == b_path.name and ("" in folders or folders[0] == folders[1])
 
 
 def read_log(path: Path) -> LoggedRun:
@@ -159,6 +171,9 @@ def read_log(path: Path) -> LoggedRun:
             run.checkpoint = _folder_and_name(m.group(1) + ".pth")
         elif m := _RESUMED.search(line):
             run.resumed_from = int(m.group(1))
+        elif (m := _RESUMED_FILE.search(line)) and run.checkpoint is None:
+            # a resumed run that had finished training logs no checkpoint of its own
+            run.checkpoint = _folder_and_name(m.group(1) + ".pth")
     return run
 
 
@@ -172,10 +187,14 @@ def ended_from_log(path: Any) -> Optional[str]:
 
 
 def join_resumed(runs: list[LoggedRun]) -> list[LoggedRun]:
-    """One run per training: in order of start time, each resumed log joins the run it
-    continues; the runs keep the order of their first log in ``runs``."""
+    """One run per training: in order of start time (and of the epoch resumed from, within a
+    second), each resumed log joins the run it continues; the runs keep the order of their first
+    log in ``runs``."""
     joined: dict[int, LoggedRun] = {}  # by the index of the run's first log in ``runs``
-    order = sorted(range(len(runs)), key=lambda i: runs[i].started or datetime.min)
+    # logs started in the same second: a resume after the run it resumes
+    order = sorted(range(len(runs)), key=lambda i: (runs[i].started or datetime.min,
+                                                    -1 if runs[i].resumed_from is None
+                                                    else runs[i].resumed_from))
     for i in order:
         into = next((j for j, run in joined.items() if runs[i].continues(run)), None)
         if into is None:

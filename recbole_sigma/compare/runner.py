@@ -189,7 +189,8 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
         progress = config["show_progress"]  # RecBole's progress bars, as in a plain run
         saved = task.saved
         with PeakMemory(config["device"]) as train_memory:
-            _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=progress)
+            _, valid = trainer.fit(train_data, valid_data, saved=saved, show_progress=progress,
+                                   keep_last_state=True)
         test = trainer.evaluate(test_data, load_best_model=saved, show_progress=progress)
         with PeakMemory(config["device"]) as test_memory:
             users = evaluate_users(trainer.model, test_data, config)
