@@ -42,6 +42,8 @@ def best_window_mean(run: LoggedRun, window: int) -> float:
 
 
 def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
+    """Markdown: one row per setting (the model and the ``keys`` values) of the complete runs
+    (a test result and every epoch from 0), with the means over its runs described above."""
     settings: dict[tuple, list[LoggedRun]] = {}
     for run in runs:
         if run.test and run.best_valid and run.resumed_from is None:
