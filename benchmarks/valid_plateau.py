@@ -22,23 +22,13 @@ from recbole_sigma.compare.logs import LoggedRun, join_resumed, read_log  # noqa
 from recbole_sigma.tables import markdown_table  # noqa: E402
 
 
-def _sign(run: LoggedRun) -> int:
-    """1 where a higher validation score is better (RecBole's ``valid_metric_bigger``), else -1."""
-    return -1 if run.params.get("valid_metric_bigger") == "False" else 1
-
-
-def best_score(run: LoggedRun) -> float:
-    """The best validation score of ``run``."""
-    return _sign(run) * max(_sign(run) * v for v in run.valid_scores.values())
-
-
 def best_window_mean(run: LoggedRun, window: int) -> float:
     """The best mean validation score over ``window`` consecutive validations of ``run``."""
     scores = np.array([run.valid_scores[e] for e in sorted(run.valid_scores)])
     if len(scores) < window:
         return float("nan")
     means = np.convolve(scores, np.ones(window) / window, mode="valid")
-    return float(_sign(run) * (_sign(run) * means).max())
+    return float(run.sign * (run.sign * means).max())
 
 
 def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
@@ -46,15 +36,14 @@ def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
     (a test result and every epoch from 0), with the means over its runs described above."""
     settings: dict[tuple, list[LoggedRun]] = {}
     for run in runs:
-        if run.test and run.best_valid and run.resumed_from is None:
-            setting = (run.params.get("model", run.paths[0].name.split("-")[0]),
-                       *(run.params.get(k, "") for k in keys))
+        if run.complete:
+            setting = (run.model, *(run.params.get(k, "") for k in keys))
             settings.setdefault(setting, []).append(run)
     head = ["run", *keys, "seeds", "best epoch's valid score",
             f"best {window}-epoch mean", "difference", "test NDCG@10"]
     rows = []
     for setting, group in settings.items():
-        best = np.mean([best_score(r) for r in group])
+        best = np.mean([r.valid_scores[r.best_epoch] for r in group])
         smooth = np.mean([best_window_mean(r, window) for r in group])
         test = np.mean([r.test["ndcg@10"] for r in group])
         seeds = ", ".join(sorted(r.params.get("seed", "") for r in group))

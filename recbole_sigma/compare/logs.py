@@ -65,19 +65,34 @@ class LoggedRun:
         return ended
 
     @property
+    def model(self) -> str:
+        """The model the run trained: its config's, else the first word of its log's name."""
+        return self.params.get("model", self.paths[0].name.split("-")[0])
+
+    @property
+    def sign(self) -> int:
+        """1 where a higher validation score is better (``valid_metric_bigger``), else -1."""
+        return -1 if self.params.get("valid_metric_bigger") == "False" else 1
+
+    @property
     def best_epoch(self) -> Optional[int]:
         """The epoch RecBole kept: the last one at the best score (it counts a tie as better);
         None when no epoch was validated or the epochs before a resume are missing."""
         if not self.valid_scores or self.resumed_from is not None:
             return None
-        sign = -1 if self.params.get("valid_metric_bigger") == "False" else 1
-        best = max(sign * v for v in self.valid_scores.values())
-        return max(e for e, v in self.valid_scores.items() if sign * v == best)
+        best = max(self.sign * v for v in self.valid_scores.values())
+        return max(e for e, v in self.valid_scores.items() if self.sign * v == best)
 
     @property
     def best_valid(self) -> dict[str, float]:
         """The validation result of the best epoch (empty if unknown)."""
         return self.valid_results.get(self.best_epoch, {})
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run's test result and its best epoch's validation result are known (not
+        a resumed log given without the log it resumed)."""
+        return bool(self.test) and bool(self.best_valid)
 
     def continues(self, earlier: "LoggedRun") -> bool:
         """Whether this log resumed the run of ``earlier``: the same checkpoint, and resumed
@@ -213,7 +228,7 @@ def table(runs: list[LoggedRun], keys: list[str]) -> str:
         secs = sum(r.epoch_seconds) / len(r.epoch_seconds) if r.epoch_seconds else float("nan")
         best = r.best_epoch
         cells = [
-            r.params.get("model", r.paths[0].name.split("-")[0]),
+            r.model,
             *(r.params.get(k, "") for k in keys),
             r.params.get("seed", ""),
             str(len(r.valid_scores)),
@@ -248,10 +263,10 @@ def setting_table(runs: list[LoggedRun], keys: list[str]) -> str:
     run) and the mean ± sample std of valid NDCG@10 and the test metrics; a setting without a
     complete run shows no metrics."""
     setting = ["run", *keys]
-    rows = [{"run": r.params.get("model", r.paths[0].name.split("-")[0]),
+    rows = [{"run": r.model,
              **{k: r.params.get(k, "") for k in keys},
              "seed": r.params.get("seed", ""), "ended": r.ended,
-             "complete": bool(r.test) and bool(r.best_valid),
+             "complete": r.complete,
              "valid_ndcg@10": r.best_valid.get("ndcg@10", float("nan")),
              **{f"test_{m}": r.test.get(m, float("nan")) for m in METRICS}}
             for r in runs]
