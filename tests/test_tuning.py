@@ -293,20 +293,26 @@ def test_a_setting_missing_seeds_ranks_after_complete_ones(tmp_path):
     assert (best["flip_r"], best["seeds"]) == (1, "2020, 2021")
 
 
-def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch,
-                                                          interrupted_in_epoch_1):
-    """A search stopped inside a trial, run again (here with --jobs 2), resumes that trial from
-    the last epoch it saved, and the trial ends as it does uninterrupted."""
+def _uninterrupted_trial(workdir, mini_config, monkeypatch) -> tuple[list[str], pd.Series]:
+    """``mini.yaml`` (3 epochs) and ``one.test`` (flip_r 1), and the results row of that trial
+    searched uninterrupted into a checkpoint folder of its own (``elsewhere``)."""
     monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
     files = [str(workdir / "mini.yaml")]
     (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
         mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
     (workdir / "one.test").write_text("flip_r choice [1]\n")
-    (workdir / "two.test").write_text("flip_r choice [1,3,3]\n")  # 3 twice: one trial
-    with monkeypatch.context() as patch:  # its own checkpoint folder: it shares none with below
+    with monkeypatch.context() as patch:  # it shares no folder with the searches after it
         patch.setattr(sys, "argv", ["run_recbole_sigma.py", "--checkpoint_dir=elsewhere"])
         tune(files, "one.test", "hyperopt", output="full")
-    full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+    return files, pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+
+
+def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch,
+                                                          interrupted_in_epoch_1):
+    """A search stopped inside a trial, run again (here with --jobs 2), resumes that trial from
+    the last epoch it saved, and the trial ends as it does uninterrupted."""
+    files, full = _uninterrupted_trial(workdir, mini_config, monkeypatch)
+    (workdir / "two.test").write_text("flip_r choice [1,3,3]\n")  # 3 twice: one trial
     assert Path(full["checkpoint"]).parent == Path("elsewhere/trials", full["config_hash"])
 
     with interrupted_in_epoch_1():
@@ -345,15 +351,7 @@ def test_a_trial_stopped_while_testing_is_tested_without_training_again(workdir,
                                                                         monkeypatch):
     """A search killed during a trial's test, run again, tests the trial's best epoch without
     training it again, and records the uninterrupted trial's metrics and epochs."""
-    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
-    files = [str(workdir / "mini.yaml")]
-    (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
-        mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
-    (workdir / "one.test").write_text("flip_r choice [1]\n")
-    with monkeypatch.context() as patch:
-        patch.setattr(sys, "argv", ["run_recbole_sigma.py", "--checkpoint_dir=elsewhere"])
-        tune(files, "one.test", "hyperopt", output="full")
-    full = pd.read_csv(workdir / "full" / "results.csv").iloc[0]
+    files, full = _uninterrupted_trial(workdir, mini_config, monkeypatch)
 
     evaluate = Trainer.evaluate
 
