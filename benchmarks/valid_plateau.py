@@ -18,7 +18,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from recbole_sigma.compare.logs import LoggedRun, join_resumed, read_log  # noqa: E402
+from recbole_sigma.compare.logs import (  # noqa: E402
+    LoggedRun,
+    differing_keys,
+    join_resumed,
+    read_log,
+)
 from recbole_sigma.tables import markdown_table  # noqa: E402
 
 
@@ -33,7 +38,8 @@ def best_window_mean(run: LoggedRun, window: int) -> float:
 
 def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
     """Markdown: one row per setting (the model and the ``keys`` values) of the complete runs
-    (a test result and every epoch from 0), with the means over its runs described above."""
+    (a test result and every epoch from 0), with the means over its runs described above; the
+    seeds cell names the other config keys in which a setting's runs differ."""
     settings: dict[tuple, list[LoggedRun]] = {}
     for run in runs:
         if run.complete:
@@ -47,6 +53,9 @@ def plateau_table(runs: list[LoggedRun], keys: list[str], window: int) -> str:
         smooth = np.mean([best_window_mean(r, window) for r in group])
         test = np.mean([r.test["ndcg@10"] for r in group])
         seeds = ", ".join(sorted(r.params.get("seed", "") for r in group))
+        differ = differing_keys(group, keys)
+        if differ:
+            seeds += f" (runs differ in {', '.join(differ)}: add to --keys)"
         rows.append([*setting, seeds, f"{best:.4f}", f"{smooth:.4f}", f"{best - smooth:.4f}",
                      f"{test:.4f}"])
     return markdown_table(head, rows)

@@ -154,8 +154,7 @@ def _train_and_test(
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    if saved:
-        trainer.forget_last_state()
+    trainer.forget_last_state()
     return {
         "model": model,
         "dataset": config["dataset"],

@@ -238,6 +238,7 @@ class CheckpointSafeMixin:
         self._valid_result: Optional[dict] = None
         self._resumed_rng: Optional[list] = None
         self.resumed_from: Optional[int] = None  # the epoch a resumed run goes on from
+        self._saves = False  # whether fit writes the last epoch's state
         on_cpu = torch.device(config["device"]).type == "cpu"
         if on_cpu and config["keep_freed_memory"] is not False:
             keep_freed_memory()
@@ -329,11 +330,12 @@ class CheckpointSafeMixin:
         state is deleted when training ends, or, with ``keep_last_state``, by
         :meth:`forget_last_state` once the caller has the run's test result."""
         self._train_data = train_data
+        self._saves = saved
         if self.resumed_from is not None:
             if self.start_epoch >= self.epochs or self.cur_step > self.stopping_step:
                 self.logger.info(f"Training had finished at epoch {self.start_epoch - 1}: "
                                  "nothing to resume (raise epochs or stopping_step to go on)")
-                if saved and not keep_last_state:
+                if not keep_last_state:
                     self.forget_last_state()
                 return self.best_valid_score, self.best_valid_result
             self._restore_rng(train_data)
@@ -361,16 +363,16 @@ class CheckpointSafeMixin:
             if claims and global_rank() == 0 and os.path.isfile(self.saved_model_file) \
                     and not holds_checkpoint(self.saved_model_file):
                 os.remove(self.saved_model_file)
-        if saved and not keep_last_state:
+        if not keep_last_state:
             self.forget_last_state()
         return result
 
     def forget_last_state(self) -> None:
         """Delete the last epoch's state ``fit(..., keep_last_state=True)`` kept; called once the
         run's test result is in (until then, a run stopped while testing resumes from it with
-        nothing left to train)."""
+        nothing left to train). Nothing to do after a ``fit`` that saved nothing."""
         last_file = last_state_file(self.saved_model_file)
-        if self.config["local_rank"] == 0 and os.path.exists(last_file):
+        if self._saves and self.config["local_rank"] == 0 and os.path.exists(last_file):
             os.remove(last_file)
 
     def run_summary(self) -> dict[str, Any]:

@@ -211,6 +211,15 @@ def test_valid_plateau_averages_consecutive_epochs_of_joined_runs(tmp_path):
     assert row == "| SIGMA | paper | 2020 | 0.0320 | 0.0310 | 0.0010 | 0.0334 |"
     # a resumed log without the log it resumed has no best epoch: it is left out
     assert len(plateau.plateau_table(join_resumed([read_log(resumed)]), [], 3).splitlines()) == 2
+    # two runs pooled into one setting though they differ in a key not given
+    other = _log(tmp_path, "Mon 30 Nov 2026 08:00:00", {0: .02, 1: .04, 2: .03}, stopped_at=1,
+                 test=_test_result(.05), seed=2021, variant="logged",
+                 checkpoint="saved/SIGMA-Nov-30-2026_08-00-05.pth")
+    runs = join_resumed([read_log(p) for p in (first, resumed, other)])
+    assert plateau.plateau_table(runs, [], 3).splitlines()[2] == (
+        "| SIGMA | 2020, 2021 (runs differ in sigma_variant: add to --keys) | 0.0360 | 0.0305 | "
+        "0.0055 | 0.0417 |")
+    assert "runs differ" not in plateau.plateau_table(runs, ["sigma_variant"], 3)
 
 
 def test_trials_trained_at_once_stay_apart_though_their_files_share_a_name(tmp_path):
