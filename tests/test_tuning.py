@@ -5,6 +5,7 @@ import logging
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -103,10 +104,73 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
         assert 1 <= len(reports) == row["epochs"] <= 2
         assert row["ended"] == (EPOCH_CAP if row["epochs"] == 2 else SCHEDULER_STOP)
         assert Path(row["log_file"]).is_absolute() and Path(row["log_file"]).is_file()
+        # its best epoch is kept in its trial folder; its last epoch's state is gone
+        checkpoint = Path(row["checkpoint"])
+        assert checkpoint.parent == workdir / "saved" / "trials" / row["config_hash"]
+        assert checkpoint.is_file() and not list(checkpoint.parent.glob("*-last.pth"))
     # a rerun reuses both trials (same config, same scheduler): nothing is trained or added
     tune(*tiny_files, "ray")
     assert pd.read_csv(workdir / "out" / "results.csv").equals(table)
     assert "Trials: 2;" in (workdir / "out" / "results.md").read_text()
+
+
+class _Session:
+    """Ray's trial session, for a trial run in this process: one CPU, its reports kept."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict] = []
+
+    def get_trial_resources(self) -> SimpleNamespace:
+        return SimpleNamespace(required_resources={"CPU": 1})
+
+    def report(self, metrics: dict) -> None:
+        self.reports.append(dict(metrics))
+
+
+def test_a_ray_trial_stopped_inside_goes_on_from_its_last_epoch(workdir, mini_config, monkeypatch,
+                                                                interrupted_in_epoch_1):
+    """A Ray trial killed in epoch 1, run again, resumes from epoch 1 and reports what it
+    reports uninterrupted; once its row is in the table, its last epoch's state is deleted."""
+    pytest.importorskip("ray.tune")
+    from recbole_sigma.tuning.search_ray import TableCallback
+    from recbole_sigma.tuning.search_ray import train_trial as ray_trial
+
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(
+        mini_config, epochs=3, learning_rate=0.005, train_batch_size=512, state="INFO")))
+
+    def trial(checkpoint_dir: str) -> list[dict]:
+        session = _Session()
+        ray_trial({"flip_r": 1}, "SIGMA", "ml-tiny", [str(workdir / "mini.yaml")],
+                  {"checkpoint_dir": str(workdir / checkpoint_dir)}, str(workdir / "out"),
+                  session)
+        return session.reports
+
+    full = trial("elsewhere")
+    assert [r["epochs"] for r in full] == [1, 2, 3]
+    with interrupted_in_epoch_1():
+        trial("saved")
+    folder = workdir / "saved" / "trials" / full[-1]["config_hash"]
+    (last,) = folder.glob("*-last.pth")
+
+    resumed = trial("saved")
+    assert [r["epochs"] for r in resumed] == [2, 3]
+    same = [k for k in full[-1] if k.startswith(("valid_", "test_", "best_")) or k == "ended"]
+    assert len(same) > 6
+    assert [{k: r[k] for k in same} for r in resumed] == [{k: r[k] for k in same}
+                                                          for r in full[1:]]
+    assert resumed[-1]["resumed_from"] == 1 and full[-1]["resumed_from"] is None
+    assert "Resumed from" in Path(resumed[-1]["log_file"]).read_text()
+    assert Path(resumed[-1]["checkpoint"]).parent == folder and last.exists()
+
+    table = TrialTable(workdir / "out", "NDCG@10")
+    TableCallback(table, ["flip_r"]).on_trial_complete(
+        0, [], SimpleNamespace(last_result=dict(resumed[-1], time_total_s=1.0),
+                               config={"flip_r": 1}))
+    row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
+    assert row["resumed_from"] == 1 and row["epochs"] == 3
+    assert row["test_ndcg@10"] == full[-1]["test_ndcg@10"]
+    assert not last.exists() and Path(row["checkpoint"]).is_file()
 
 
 def test_local_ray_gets_the_cores_this_process_may_use(tmp_path, monkeypatch):

@@ -73,7 +73,8 @@ def tune_from_args(
         from recbole_sigma.tuning.search_ray import tune_with_ray
 
         # Ray workers see neither this command line nor this working directory
-        fixed = dict(overrides, data_path=str(Path(config["data_path"]).resolve().parent))
+        fixed = dict(overrides, data_path=str(Path(config["data_path"]).resolve().parent),
+                     checkpoint_dir=str(Path(config["checkpoint_dir"]).resolve()))
         # the plugin's YAML files too: the package Ray ships to workers has no properties/
         files = [str(Path(f).resolve()) for f in
                  plugin_config_files(args.model, args.dataset) + list(config_file_list or [])]

@@ -4,10 +4,14 @@ Each trial reports after every validation (each ``eval_step`` epochs), so ASHA c
 The report carries the current validation score (what ASHA compares), the best one so far, and the
 test metrics of the model at that best epoch; the test metrics are never used to choose.
 A trial whose effective config (plus the scheduler) is already in the table reports that row once
-and trains nothing.
+and trains nothing. A trial trains in its own folder, ``<checkpoint_dir>/trials/<config_hash>``
+(:mod:`recbole_sigma.run_folders`), keeping its best epoch and its last epoch's state there; a
+search stopped inside a trial, run again, resumes that trial from its last epoch, and the state
+is deleted once the trial's row is in the table.
 """
 
 import contextlib
+import copy
 import logging
 import os
 import sys
@@ -26,13 +30,17 @@ from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP
 from recbole_sigma.parallel import usable_cores
 from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import config_hash, effective_config
-from recbole_sigma.run_log import console_log, run_log
+from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
+from recbole_sigma.run_log import console_labelled, console_log, run_log
+from recbole_sigma.trainer import last_state_file
+from recbole_sigma.tuning.objective import TRIALS
 from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
 from recbole_sigma.tuning.space import DEFAULT_EVALS, Param, ray_space
 from recbole_sigma.utils import get_model, get_trainer
 
-GRACE, REDUCTION = 1, 2  # ASHA: validations before a trial may stop; 1/REDUCTION go on
-SCHEDULER = f"Ray Tune ASHA, grace_period={GRACE}, reduction_factor={REDUCTION}"
+GRACE, REDUCTION = 1, 2  # ASHA: epochs before a trial may stop; 1/REDUCTION go on
+# ASHA's clock is the trial's epoch count, which a resumed trial goes on from
+SCHEDULER = f"Ray Tune ASHA on epochs, grace_period={GRACE}, reduction_factor={REDUCTION}"
 logger = logging.getLogger(__name__)
 
 
@@ -65,9 +73,11 @@ def trial_settings(config: Config) -> dict[str, Any]:
 
 def train_trial(params: dict[str, Any], model: str, dataset: str,
                 config_file_list: Optional[list[str]], fixed: dict[str, Any],
-                table_folder: str) -> None:
-    """The Ray trainable: one RecBole training run, reporting every validation."""
-    from ray.air import session
+                table_folder: str, session: Any = None) -> None:
+    """The Ray trainable: one RecBole training run, reporting every validation to ``session``
+    (Ray's, unless given)."""
+    if session is None:
+        from ray.air import session
 
     cpus = int(session.get_trial_resources().required_resources.get("CPU", 1))
     torch.set_num_threads(max(cpus, 1))
@@ -87,11 +97,16 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
         return
     hash_ = config_hash(settings)
     table.configs.add({"config_hash": hash_, "label": trial_label(params), "config": settings})
-    with run_log(config) as log_file:
-        _train(config, model, session, hash_, str(Path(log_file).resolve()))
+    folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
+    label = f"trial {trial_label(params)}"
+    with only_process(folder, label), console_labelled(label), run_log(config) as log_file:
+        config["checkpoint_dir"] = str(folder)
+        resume = state_to_resume(folder, config, label)
+        _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
 
 
-def _train(config: Config, model: str, session: Any, hash_: str, log_file: str) -> None:
+def _train(config: Config, model: str, session: Any, hash_: str, log_file: str,
+           resume: Optional[str]) -> None:
     init_seed(config["seed"], config["reproducibility"])
     train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
@@ -100,10 +115,21 @@ def _train(config: Config, model: str, session: Any, hash_: str, log_file: str) 
     trainer = type(base.__name__, (ReportEachValidation, base), {})(config, net)
     sign = 1 if config["valid_metric_bigger"] else -1
     best: dict[str, Any] = {}
-    worse = 0  # validations since the best one, counted as RecBole's early stopping does
+    if resume is not None:
+        trainer.resume_checkpoint(resume)
+        best = _best_so_far(trainer, test_data)
+    worse = trainer.cur_step  # validations since the best one, counted as RecBole's early stop
+    reports = 0
+
+    def row(score: float) -> dict[str, Any]:
+        epochs = trainer.start_epoch + len(trainer.epoch_times)
+        return {"valid_score": score, "best_valid_score": best["best_valid_score"],
+                "epochs": epochs, "ended": ending(epochs, worse, config), "log_file": log_file,
+                "config_hash": hash_, "checkpoint": trainer.saved_model_file,
+                "resumed_from": trainer.resumed_from, **trial_row({}, best)}
 
     def report(score: float, result: dict) -> None:
-        nonlocal worse
+        nonlocal worse, reports
         # RecBole's early stopping counts a tie as better and keeps the later epoch
         if not best or sign * score >= sign * best["best_valid_score"]:
             test = trainer.evaluate(test_data, load_best_model=False)
@@ -112,13 +138,23 @@ def _train(config: Config, model: str, session: Any, hash_: str, log_file: str) 
             worse = 0
         else:
             worse += 1
-        epochs = len(getattr(trainer, "epoch_times", []))
-        session.report({"valid_score": score, "best_valid_score": best["best_valid_score"],
-                        "epochs": epochs, "ended": ending(epochs, worse, config),
-                        "log_file": log_file, "config_hash": hash_, **trial_row({}, best)})
+        reports += 1
+        session.report(row(score))
 
     trainer.on_valid = report
-    trainer.fit(train_data, valid_data, saved=False, show_progress=False)
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False, keep_last_state=True)
+    if not reports and best:  # resumed after its last validation: nothing left to train
+        session.report(row(best["best_valid_score"]))
+
+
+def _best_so_far(trainer: Any, test_data: Any) -> dict[str, Any]:
+    """A resumed trial's best validation so far, and the test metrics of its best epoch's
+    file; the model keeps the resumed last epoch's weights."""
+    last = copy.deepcopy(trainer.model.state_dict())
+    test = trainer.evaluate(test_data, load_best_model=True)
+    trainer.model.load_state_dict(last)
+    return {"best_valid_score": trainer.best_valid_score,
+            "best_valid_result": dict(trainer.best_valid_result), "test_result": dict(test)}
 
 
 def ending(epochs: int, worse: int, config: Config) -> str:
@@ -178,8 +214,8 @@ def tune_with_ray(
             param_space=ray_space(params, grid=algo == "exhaustive"),
             tune_config=tune.TuneConfig(
                 metric="valid_score", mode=mode,
-                scheduler=ASHAScheduler(max_t=max(max_epochs, 1), grace_period=GRACE,
-                                        reduction_factor=REDUCTION),
+                scheduler=ASHAScheduler(time_attr="epochs", max_t=max(max_epochs, 1),
+                                        grace_period=GRACE, reduction_factor=REDUCTION),
                 search_alg=_searcher(algo),
                 num_samples=1 if algo == "exhaustive" else max_evals or DEFAULT_EVALS,
                 max_concurrent_trials=jobs),
@@ -204,8 +240,8 @@ def _searcher(algo: str) -> Any:
 
 
 class TableCallback(Callback):
-    """Appends each trial to the table when it ends (finished or stopped early by ASHA); a
-    reused trial is only marked as this search's."""
+    """Appends each trial to the table when it ends (finished or stopped early by ASHA), then
+    deletes its last epoch's state; a reused trial is only marked as this search's."""
 
     def __init__(self, table: TrialTable, names: list[str]) -> None:
         self.table, self.names = table, names
@@ -223,5 +259,9 @@ class TableCallback(Callback):
         row.pop("valid_score")
         row.update(epochs=result["epochs"], ended=result.get("ended"),
                    train_seconds=result["time_total_s"], log_file=result.get("log_file"),
-                   config_hash=result["config_hash"])
+                   checkpoint=result.get("checkpoint"), config_hash=result["config_hash"])
+        if result.get("resumed_from") is not None:
+            row["resumed_from"] = result["resumed_from"]
         self.table.append(row)
+        if row["checkpoint"]:
+            Path(last_state_file(row["checkpoint"])).unlink(missing_ok=True)
