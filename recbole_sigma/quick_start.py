@@ -96,9 +96,12 @@ def run_recbole_sigma(
     saved: bool = True,
     resume: Optional[str] = None,
     fixed: Optional[dict[str, Any]] = None,
+    keep_last_state: bool = False,
 ) -> dict[str, Any]:
     """One process of a run (all of it, or one DDP rank when ``config_dict`` has ``local_rank``);
-    ``fixed`` keys win over the command line (:func:`build_config`).
+    ``fixed`` keys win over the command line (:func:`build_config`). The last epoch's state is
+    deleted once the test result is logged, or, with ``keep_last_state``, left for the caller to
+    delete (:func:`recbole_sigma.trainer.delete_last_state`) once it has recorded the result.
 
     The result has RecBole's keys (``best_valid_score``, ``best_valid_result``,
     ``test_result``, ...), the run's epochs (a resumed run's count those before the resume,
@@ -111,7 +114,7 @@ def run_recbole_sigma(
         check_resume_file(resume, config)
     checked = require_data(config)  # before the config dump and the log files
     with run_log(config) as log_file:
-        result = _train_and_test(model, config, saved, checked, resume)
+        result = _train_and_test(model, config, saved, checked, resume, keep_last_state)
     if not config["single_spec"]:
         dist.destroy_process_group()
     return dict(result, log_file=log_file)
@@ -123,6 +126,7 @@ def _train_and_test(
     saved: bool,
     checked: Optional[InterSummary],
     resume: Optional[str],
+    keep_last_state: bool,
 ) -> dict[str, Any]:
     init_seed(config["seed"], config["reproducibility"])
     logger = logging.getLogger()
@@ -154,7 +158,8 @@ def _train_and_test(
     )
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    trainer.forget_last_state()
+    if not keep_last_state:
+        trainer.forget_last_state()
     return {
         "model": model,
         "dataset": config["dataset"],

@@ -84,6 +84,13 @@ def last_state_file(checkpoint: str) -> str:
     return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX
 
 
+def delete_last_state(checkpoint: Optional[str]) -> None:
+    """Delete the last epoch's state of the run that keeps its best epoch in ``checkpoint`` (a
+    caller of ``fit(..., keep_last_state=True)``, once it has recorded the run's result)."""
+    if checkpoint:
+        Path(last_state_file(checkpoint)).unlink(missing_ok=True)
+
+
 # config keys a resumed run may change: how long and where it runs, not what it trains
 RESUMABLE_CHANGES = frozenset({
     "epochs", "stopping_step", "show_progress", "state", "gpu_id", "use_gpu", "device",
@@ -371,9 +378,8 @@ class CheckpointSafeMixin:
         """Delete the last epoch's state ``fit(..., keep_last_state=True)`` kept; called once the
         run's test result is in (until then, a run stopped while testing resumes from it with
         nothing left to train). Nothing to do after a ``fit`` that saved nothing."""
-        last_file = last_state_file(self.saved_model_file)
-        if self._saves and self.config["local_rank"] == 0 and os.path.exists(last_file):
-            os.remove(last_file)
+        if self._saves and self.config["local_rank"] == 0:
+            delete_last_state(self.saved_model_file)
 
     def run_summary(self) -> dict[str, Any]:
         """After ``fit``: the run's ``epochs`` (a resumed run's count those before the resume),

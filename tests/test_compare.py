@@ -18,6 +18,7 @@ from recbole_sigma.compare.logs import read_log
 from recbole_sigma.compare.report import write_report
 from recbole_sigma.compare.runner import plan_runs
 from recbole_sigma.ending import EPOCH_CAP
+from recbole_sigma.reuse import ConfigRecords
 from recbole_sigma.trainer import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -196,6 +197,30 @@ def test_an_interrupted_comparison_goes_on_from_its_last_epoch(mini_config, work
     logs = dict(zip(again["model"], again["log_file"], strict=True))
     assert "Resume training from epoch 1" in Path(logs["SIGMA"]).read_text()
     assert "Resume" not in Path(logs["GRU4Rec"]).read_text()
+
+
+def test_a_comparison_stopped_while_recording_a_run_tests_it_without_training(
+        mini_config, workdir, monkeypatch):
+    """A run's last epoch's state is kept until its result is in runs.jsonl: a comparison killed
+    while recording it, run again, tests the run without training it again."""
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(dict(mini_config, epochs=2, state="INFO")))
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    args = argparse.Namespace(compare="GRU4Rec", dataset="ml-tiny", seeds=1, ablations=False,
+                              output=str(workdir / "res"), jobs=None, command="python ...")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(ConfigRecords, "add", killed)
+        compare_from_args(args, [str(workdir / "tiny.yaml")])
+    (last,) = (workdir / "saved" / "compare").glob("*/*-last.pth")
+
+    compare_from_args(args, [str(workdir / "tiny.yaml")])
+    runs = pd.read_csv(workdir / "res" / "runs.csv")
+    log = Path(runs.loc[0, "log_file"]).read_text()
+    assert "Training had finished at epoch 1" in log and "epoch 0 training" not in log
+    assert runs.loc[0, "epochs"] == 2 and not last.exists()
 
 
 def test_two_names_for_one_config_train_once(mini_config, workdir, monkeypatch, caplog):

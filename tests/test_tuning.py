@@ -411,10 +411,12 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     assert other[metrics].equals(full[metrics]) and (workdir / other["checkpoint"]).parent == folder
 
 
-def test_a_trial_stopped_while_testing_is_tested_without_training_again(workdir, mini_config,
-                                                                        monkeypatch):
-    """A search killed during a trial's test, run again, tests the trial's best epoch without
-    training it again, and records the uninterrupted trial's metrics and epochs."""
+@pytest.mark.parametrize("stopped", ["testing", "recording"])
+def test_a_trial_stopped_after_training_is_tested_without_training_again(workdir, mini_config,
+                                                                         monkeypatch, stopped):
+    """A search killed during a trial's test, or while its row is written, run again, tests the
+    trial's best epoch without training it again, and records the uninterrupted trial's metrics
+    and epochs."""
     files, full = _uninterrupted_trial(workdir, mini_config, monkeypatch)
 
     evaluate = Trainer.evaluate
@@ -424,11 +426,17 @@ def test_a_trial_stopped_while_testing_is_tested_without_training_again(workdir,
             raise KeyboardInterrupt
         return evaluate(self, eval_data, load_best_model, *args, **kwargs)
 
+    def killed_in_append(*args, **kwargs):
+        raise KeyboardInterrupt
+
     with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
-        patch.setattr(Trainer, "evaluate", killed_in_test)
+        if stopped == "testing":
+            patch.setattr(Trainer, "evaluate", killed_in_test)
+        else:
+            patch.setattr(TrialTable, "append", killed_in_append)
         tune(files, "one.test", "hyperopt")
     folder = workdir / "saved" / "trials" / full["config_hash"]
-    (last,) = folder.glob("*-last.pth")  # kept until the test result is in
+    (last,) = folder.glob("*-last.pth")  # kept until the trial's row is written
 
     tune(files, "one.test", "hyperopt")
     row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]

@@ -22,6 +22,7 @@ from recbole_sigma.compare.variants import ABLATIONS, Variant, parse_models
 from recbole_sigma.parallel import build_kernels, check_jobs, run_parallel
 from recbole_sigma.reuse import ConfigRecords, config_hash
 from recbole_sigma.run_log import console_log
+from recbole_sigma.trainer import delete_last_state
 
 __all__ = [
     "ABLATIONS",
@@ -112,6 +113,7 @@ def _finish(
     if records is not None:
         records.add({"config_hash": result.config_hash, "label": label, "config": settings,
                      "result": asdict(result)})
+    delete_last_state(result.saved_model_file)  # kept by run_one until the result is recorded
     return result
 
 

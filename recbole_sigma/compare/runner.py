@@ -213,7 +213,6 @@ def run_one(task: RunTask, splits: SharedSplits, hash_: str) -> RunResult:
         check_against_recbole(variant.name, result.test, result.recomputed_test,
                               config["metric_decimal_place"])
         logger.info("compare: %s seed %d test %s", variant.name, seed, result.test)
-        trainer.forget_last_state()
     return result
 
 

@@ -15,6 +15,7 @@ from recbole_sigma.quick_start import build_config, run_recbole_sigma
 from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import console_labelled
+from recbole_sigma.trainer import delete_last_state
 from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
 
 TRIALS = "trials"  # trial folders: <checkpoint_dir>/trials/<config_hash>
@@ -35,7 +36,7 @@ class Objective:
         if done is not None:
             return self._from_row(done)
         result = train_trial((self.model, self.dataset, config_file_list, params, str(folder)))
-        self.table.append(trial_row(params, result), params, settings)
+        record(self.table, params, result, settings)
         return result
 
     def prepare(
@@ -60,16 +61,25 @@ class Objective:
         }
 
 
+def record(table: TrialTable, params: dict[str, Any], result: dict[str, Any],
+           settings: dict[str, Any]) -> None:
+    """Append a trained trial to ``table``, then delete its last epoch's state, which
+    :func:`train_trial` leaves until then."""
+    table.append(trial_row(params, result), params, settings)
+    delete_last_state(result.get("saved_model_file"))
+
+
 def train_trial(task: tuple[str, str, Optional[list[str]], dict[str, Any], str]) -> dict[str, Any]:
     """One trial (here or in a worker process): ``(model, dataset, config files, tuned values,
-    checkpoint folder)``, resumed from what an interrupted run of it left in the folder."""
+    checkpoint folder)``, resumed from what an interrupted run of it left in the folder; its last
+    epoch's state is left for :func:`record`."""
     model, dataset, config_file_list, point, folder = task
     label, fixed = f"trial {trial_label(point)}", {"checkpoint_dir": folder}
     with only_process(Path(folder), label), console_labelled(label):
         config = build_config(model, dataset, config_file_list, dict(point), fixed)
         resume = state_to_resume(Path(folder), config, label)
         return run_recbole_sigma(model, dataset, config_file_list, dict(point), saved=True,
-                                 resume=resume, fixed=fixed)
+                                 resume=resume, fixed=fixed, keep_last_state=True)
 
 
 def _plain(value: Any) -> Any:

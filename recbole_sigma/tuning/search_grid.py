@@ -7,8 +7,7 @@ from typing import Any, Optional
 
 from recbole_sigma.parallel import build_kernels, run_parallel
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.tuning.objective import Objective, train_trial
-from recbole_sigma.tuning.results import trial_row
+from recbole_sigma.tuning.objective import Objective, record, train_trial
 from recbole_sigma.tuning.space import Param
 
 logger = logging.getLogger(__name__)
@@ -53,4 +52,4 @@ def tune_grid(
     tasks = [(model, dataset, config_file_list, point, folder) for point, _, folder in todo]
     for index, result in run_parallel(train_trial, tasks, jobs):
         point, settings, _ = todo[index]
-        objective.table.append(trial_row(point, result), point, settings)
+        record(objective.table, point, result, settings)

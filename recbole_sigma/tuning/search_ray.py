@@ -32,7 +32,7 @@ from recbole_sigma.quick_start import build_config
 from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import console_labelled, console_log, run_log
-from recbole_sigma.trainer import last_state_file
+from recbole_sigma.trainer import delete_last_state
 from recbole_sigma.tuning.objective import TRIALS
 from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
 from recbole_sigma.tuning.space import DEFAULT_EVALS, Param, ray_space
@@ -263,5 +263,4 @@ class TableCallback(Callback):
         if result.get("resumed_from") is not None:
             row["resumed_from"] = result["resumed_from"]
         self.table.append(row)
-        if row["checkpoint"]:
-            Path(last_state_file(row["checkpoint"])).unlink(missing_ok=True)
+        delete_last_state(row["checkpoint"])
