@@ -10,6 +10,7 @@ from that state, and the run ends as it would have without the interruption.
 
 import contextlib
 import fcntl
+import logging
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -18,6 +19,7 @@ from recbole.config import Config
 from recbole_sigma.trainer import LAST_STATE_SUFFIX, check_resume_file, holds_checkpoint
 
 LOCK = ".lock"
+logger = logging.getLogger(__name__)
 
 
 def run_folder(checkpoint_dir: str | Path, kind: str, config_hash: str) -> Path:
@@ -48,16 +50,21 @@ def state_to_resume(folder: Path, config: Config, label: str) -> Optional[str]:
 
 
 @contextlib.contextmanager
-def only_process(folder: Path, label: str) -> Iterator[None]:
-    """Hold ``folder``'s lock for the ``with`` block; raise if another process holds it."""
+def only_process(folder: Path, label: str, wait: bool = False) -> Iterator[None]:
+    """Hold ``folder``'s lock for the ``with`` block; raise if another process holds it, or,
+    with ``wait``, wait until it lets go."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(
-                f"{label}: another process is training it in {folder} (a worker of an earlier "
-                "command still running, or another command with the same config): let it end "
-                "or stop it, then run this command again"
-            ) from None
+            if not wait:
+                raise RuntimeError(
+                    f"{label}: another process is training it in {folder} (a worker of an "
+                    "earlier command still running, or another command with the same config): "
+                    "let it end or stop it, then run this command again"
+                ) from None
+            logger.info("%s: another process is training it in %s: waiting for it", label,
+                        folder)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         yield

@@ -84,10 +84,11 @@ def last_state_file(checkpoint: str) -> str:
     return str(Path(checkpoint).with_suffix("")) + LAST_STATE_SUFFIX
 
 
-def delete_last_state(checkpoint: Optional[str]) -> None:
+def delete_last_state(checkpoint: Any) -> None:
     """Delete the last epoch's state of the run that keeps its best epoch in ``checkpoint`` (a
-    caller of ``fit(..., keep_last_state=True)``, once it has recorded the run's result)."""
-    if checkpoint:
+    caller of ``fit(..., keep_last_state=True)``, once it has recorded the run's result); a
+    run without a checkpoint (None, or NaN from a table) has none."""
+    if isinstance(checkpoint, str) and checkpoint:
         Path(last_state_file(checkpoint)).unlink(missing_ok=True)
 
 

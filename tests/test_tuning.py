@@ -4,6 +4,8 @@ import argparse
 import logging
 import re
 import sys
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +17,7 @@ from recbole.trainer import Trainer
 from recbole_sigma.compare.logs import join_resumed, read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.run_folders import only_process
+from recbole_sigma.trainer import load_checkpoint
 from recbole_sigma.tuning import tune_from_args
 from recbole_sigma.tuning.objective import Objective, train_trial
 from recbole_sigma.tuning.results import TrialTable, with_endings
@@ -104,10 +107,13 @@ def test_ray_tune_two_trials_report_every_epoch(workdir, tiny_files, monkeypatch
         assert 1 <= len(reports) == row["epochs"] <= 2
         assert row["ended"] == (EPOCH_CAP if row["epochs"] == 2 else SCHEDULER_STOP)
         assert Path(row["log_file"]).is_absolute() and Path(row["log_file"]).is_file()
-        # its best epoch is kept in its trial folder; its last epoch's state is gone
+        # its best epoch is kept in its trial folder (ASHA's stop, even at the epoch cap, comes
+        # after the epoch is saved); its last epoch's state is gone
         checkpoint = Path(row["checkpoint"])
         assert checkpoint.parent == workdir / "saved" / "trials" / row["config_hash"]
-        assert checkpoint.is_file() and not list(checkpoint.parent.glob("*-last.pth"))
+        kept = load_checkpoint(str(checkpoint))
+        assert kept["best_valid_result"]["ndcg@10"] == row["valid_ndcg@10"]
+        assert not list(checkpoint.parent.glob("*-last.pth"))
     # a rerun reuses both trials (same config, same scheduler): nothing is trained or added
     tune(*tiny_files, "ray")
     assert pd.read_csv(workdir / "out" / "results.csv").equals(table)
@@ -170,7 +176,26 @@ def test_a_ray_trial_stopped_inside_goes_on_from_its_last_epoch(workdir, mini_co
     row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
     assert row["resumed_from"] == 1 and row["epochs"] == 3
     assert row["test_ndcg@10"] == full[-1]["test_ndcg@10"]
-    assert not last.exists() and Path(row["checkpoint"]).is_file()
+    assert not last.exists()
+    kept = load_checkpoint(row["checkpoint"])
+    assert kept["best_valid_result"]["ndcg@10"] == row["valid_ndcg@10"]
+
+    # drawn again while another process trains it (random, bayes): it waits, then reuses the row
+    held = threading.Event()
+
+    def other_process() -> None:
+        with only_process(folder, "trial flip_r=1"):
+            held.set()
+            time.sleep(1)
+
+    holder = threading.Thread(target=other_process)
+    holder.start()
+    held.wait()
+    start = time.monotonic()
+    again = trial("saved")
+    holder.join()
+    assert time.monotonic() - start >= 1 - 0.05
+    assert [(r["reused"], r["test_ndcg@10"]) for r in again] == [(True, row["test_ndcg@10"])]
 
 
 def test_local_ray_gets_the_cores_this_process_may_use(tmp_path, monkeypatch):

@@ -96,6 +96,7 @@ def _reuse(
     if found is not None:
         # under this run's name: another model name with the same config is the same run
         result = RunResult(**dict(found["result"], name=task.variant.name))
+        delete_last_state(result.saved_model_file)  # if a kill came between record and delete
         logger.info("compare: %s: reusing the finished run in %s (same config %s; log %s)",
                     task.label, records.path, hash_, result.log_file)
         return result

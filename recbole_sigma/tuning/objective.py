@@ -34,6 +34,7 @@ class Objective:
         settings, folder = self.prepare(params, config_file_list)
         done = self.table.reuse(params, settings)
         if done is not None:
+            delete_last_state(done.get("checkpoint"))  # if a kill came between row and delete
             return self._from_row(done)
         result = train_trial((self.model, self.dataset, config_file_list, params, str(folder)))
         record(self.table, params, result, settings)

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from ray.tune import Callback
@@ -42,17 +42,6 @@ GRACE, REDUCTION = 1, 2  # ASHA: epochs before a trial may stop; 1/REDUCTION go 
 # ASHA's clock is the trial's epoch count, which a resumed trial goes on from
 SCHEDULER = f"Ray Tune ASHA on epochs, grace_period={GRACE}, reduction_factor={REDUCTION}"
 logger = logging.getLogger(__name__)
-
-
-class ReportEachValidation:
-    """Mixed in front of a RecBole trainer: calls ``self.on_valid(score, result)`` each time."""
-
-    on_valid: Callable[[float, dict], None]
-
-    def _valid_epoch(self, valid_data, show_progress=False):
-        score, result = super()._valid_epoch(valid_data, show_progress)
-        self.on_valid(score, result)
-        return score, result
 
 
 @contextlib.contextmanager
@@ -87,22 +76,27 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
         config = build_config(model, dataset, config_file_list, config_dict)
     console_log(config)
     settings = trial_settings(config)
-    table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
-    done = table.reuse(params, settings)
-    if done is not None:
-        metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
-        session.report({"valid_score": done[table.valid_column],
-                        "best_valid_score": done[table.valid_column], "epochs": done["epochs"],
-                        "config_hash": done["config_hash"], "reused": True, **metrics})
-        return
     hash_ = config_hash(settings)
-    table.configs.add({"config_hash": hash_, "label": trial_label(params), "config": settings})
     folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
     label = f"trial {trial_label(params)}"
-    with only_process(folder, label), console_labelled(label), run_log(config) as log_file:
-        config["checkpoint_dir"] = str(folder)
-        resume = state_to_resume(folder, config, label)
-        _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
+    # a trial drawn twice (random, bayes) waits for the other one, then reuses its row
+    with only_process(folder, label, wait=True):
+        table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
+        done = table.reuse(params, settings)
+        if done is not None:
+            delete_last_state(done.get("checkpoint"))  # if a kill came between row and delete
+            metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
+            session.report({"valid_score": done[table.valid_column],
+                            "best_valid_score": done[table.valid_column],
+                            "epochs": done["epochs"], "config_hash": done["config_hash"],
+                            "reused": True, **metrics})
+            return
+        table.configs.add({"config_hash": hash_, "label": trial_label(params),
+                           "config": settings})
+        with console_labelled(label), run_log(config) as log_file:
+            config["checkpoint_dir"] = str(folder)
+            resume = state_to_resume(folder, config, label)
+            _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
 
 
 def _train(config: Config, model: str, session: Any, hash_: str, log_file: str,
@@ -111,38 +105,34 @@ def _train(config: Config, model: str, session: Any, hash_: str, log_file: str,
     train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
     init_seed(config["seed"], config["reproducibility"])
     net = get_model(model)(config, train_data._dataset).to(config["device"])
-    base = get_trainer(config["MODEL_TYPE"], config["model"])
-    trainer = type(base.__name__, (ReportEachValidation, base), {})(config, net)
-    sign = 1 if config["valid_metric_bigger"] else -1
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     best: dict[str, Any] = {}
     if resume is not None:
         trainer.resume_checkpoint(resume)
         best = _best_so_far(trainer, test_data)
-    worse = trainer.cur_step  # validations since the best one, counted as RecBole's early stop
     reports = 0
 
     def row(score: float) -> dict[str, Any]:
         epochs = trainer.start_epoch + len(trainer.epoch_times)
         return {"valid_score": score, "best_valid_score": best["best_valid_score"],
-                "epochs": epochs, "ended": ending(epochs, worse, config), "log_file": log_file,
-                "config_hash": hash_, "checkpoint": trainer.saved_model_file,
-                "resumed_from": trainer.resumed_from, **trial_row({}, best)}
+                "epochs": epochs, "ended": ending(epochs, trainer.cur_step, config),
+                "log_file": log_file, "config_hash": hash_,
+                "checkpoint": trainer.saved_model_file, "resumed_from": trainer.resumed_from,
+                **trial_row({}, best)}
 
-    def report(score: float, result: dict) -> None:
-        nonlocal worse, reports
-        # RecBole's early stopping counts a tie as better and keeps the later epoch
-        if not best or sign * score >= sign * best["best_valid_score"]:
+    def report(epoch_idx: int, score: float) -> None:
+        """After a validation and the files it updates (the best epoch's, the last state)."""
+        nonlocal reports
+        if trainer.cur_step == 0:  # a new best epoch (RecBole counts a tie as better)
             test = trainer.evaluate(test_data, load_best_model=False)
-            best.update(best_valid_score=score, best_valid_result=dict(result),
+            best.update(best_valid_score=trainer.best_valid_score,
+                        best_valid_result=dict(trainer.best_valid_result),
                         test_result=dict(test))
-            worse = 0
-        else:
-            worse += 1
         reports += 1
-        session.report(row(score))
+        session.report(row(score))  # ASHA stops the trial here (Ray raises in it)
 
-    trainer.on_valid = report
-    trainer.fit(train_data, valid_data, saved=True, show_progress=False, keep_last_state=True)
+    trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=report,
+                keep_last_state=True)
     if not reports and best:  # resumed after its last validation: nothing left to train
         session.report(row(best["best_valid_score"]))
 
