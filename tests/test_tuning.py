@@ -169,32 +169,32 @@ def test_a_ray_trial_stopped_inside_goes_on_from_its_last_epoch(workdir, mini_co
     assert "Resumed from" in Path(resumed[-1]["log_file"]).read_text()
     assert Path(resumed[-1]["checkpoint"]).parent == folder and last.exists()
 
-    table = TrialTable(workdir / "out", "NDCG@10")
-    TableCallback(table, ["flip_r"]).on_trial_complete(
-        0, [], SimpleNamespace(last_result=dict(resumed[-1], time_total_s=1.0),
-                               config={"flip_r": 1}))
-    row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
-    assert row["resumed_from"] == 1 and row["epochs"] == 3
-    assert row["test_ndcg@10"] == full[-1]["test_ndcg@10"]
-    assert not last.exists()
-    kept = load_checkpoint(row["checkpoint"])
-    assert kept["best_valid_result"]["ndcg@10"] == row["valid_ndcg@10"]
-
-    # drawn again while another process trains it (random, bayes): it waits, then reuses the row
+    # drawn again while its first draw is still in its folder (random, bayes): it waits for
+    # that one to end and have its row written, then reuses the row
     held = threading.Event()
 
-    def other_process() -> None:
+    def first_draw_ends() -> None:
         with only_process(folder, "trial flip_r=1"):
             held.set()
             time.sleep(1)
+            TableCallback(TrialTable(workdir / "out", "NDCG@10"), ["flip_r"]).on_trial_complete(
+                0, [], SimpleNamespace(last_result=dict(resumed[-1], time_total_s=1.0),
+                                       config={"flip_r": 1}))
 
-    holder = threading.Thread(target=other_process)
-    holder.start()
+    first = threading.Thread(target=first_draw_ends)
+    first.start()
     held.wait()
     start = time.monotonic()
     again = trial("saved")
-    holder.join()
+    first.join()
     assert time.monotonic() - start >= 1 - 0.05
+
+    row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
+    assert row["resumed_from"] == 1 and row["epochs"] == 3
+    assert row["test_ndcg@10"] == full[-1]["test_ndcg@10"]
+    assert not last.exists()  # deleted once the row is written
+    kept = load_checkpoint(row["checkpoint"])
+    assert kept["best_valid_result"]["ndcg@10"] == row["valid_ndcg@10"]
     assert [(r["reused"], r["test_ndcg@10"]) for r in again] == [(True, row["test_ndcg@10"])]
 
 

@@ -77,26 +77,27 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     console_log(config)
     settings = trial_settings(config)
     hash_ = config_hash(settings)
-    folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
-    label = f"trial {trial_label(params)}"
-    # a trial drawn twice (random, bayes) waits for the other one, then reuses its row
-    with only_process(folder, label, wait=True):
-        table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
-        done = table.reuse(params, settings)
-        if done is not None:
-            delete_last_state(done.get("checkpoint"))  # if a kill came between row and delete
-            metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
-            session.report({"valid_score": done[table.valid_column],
-                            "best_valid_score": done[table.valid_column],
-                            "epochs": done["epochs"], "config_hash": done["config_hash"],
-                            "reused": True, **metrics})
-            return
-        table.configs.add({"config_hash": hash_, "label": trial_label(params),
-                           "config": settings})
-        with console_labelled(label), run_log(config) as log_file:
-            config["checkpoint_dir"] = str(folder)
-            resume = state_to_resume(folder, config, label)
-            _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
+    table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
+    done = table.reuse(params, settings)
+    if done is None:
+        folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
+        label = f"trial {trial_label(params)}"
+        # a trial drawn twice (random, bayes) waits for the other one, then reuses its row
+        with only_process(folder, label, wait=True):
+            done = table.find(hash_, params)
+            if done is None:
+                table.configs.add({"config_hash": hash_, "label": trial_label(params),
+                                   "config": settings})
+                with console_labelled(label), run_log(config) as log_file:
+                    config["checkpoint_dir"] = str(folder)
+                    resume = state_to_resume(folder, config, label)
+                    _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
+                return
+    delete_last_state(done.get("checkpoint"))  # if a kill came between its row and the delete
+    metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
+    session.report({"valid_score": done[table.valid_column],
+                    "best_valid_score": done[table.valid_column], "epochs": done["epochs"],
+                    "config_hash": done["config_hash"], "reused": True, **metrics})
 
 
 def _train(config: Config, model: str, session: Any, hash_: str, log_file: str,
