@@ -154,6 +154,9 @@ def test_a_ray_trial_stopped_inside_goes_on_from_its_last_epoch(workdir, mini_co
 
     full = trial("elsewhere")
     assert [r["epochs"] for r in full] == [1, 2, 3]
+    # the last report ends the trial through Ray (which writes its row before the trial lets go
+    # of its folder); the others leave it to ASHA
+    assert [r["done"] for r in full] == [False, False, True]
     with interrupted_in_epoch_1():
         trial("saved")
     folder = workdir / "saved" / "trials" / full[-1]["config_hash"]
@@ -161,7 +164,8 @@ def test_a_ray_trial_stopped_inside_goes_on_from_its_last_epoch(workdir, mini_co
 
     resumed = trial("saved")
     assert [r["epochs"] for r in resumed] == [2, 3]
-    same = [k for k in full[-1] if k.startswith(("valid_", "test_", "best_")) or k == "ended"]
+    same = [k for k in full[-1]
+            if k.startswith(("valid_", "test_", "best_")) or k in ("ended", "done")]
     assert len(same) > 6
     assert [{k: r[k] for k in same} for r in resumed] == [{k: r[k] for k in same}
                                                           for r in full[1:]]
@@ -434,6 +438,29 @@ def test_an_interrupted_trial_goes_on_from_its_last_epoch(workdir, mini_config, 
     other = pd.read_csv(workdir / "other" / "results.csv").iloc[0]
     assert "Resume" not in Path(other["log_file"]).read_text()
     assert other[metrics].equals(full[metrics]) and (workdir / other["checkpoint"]).parent == folder
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_state_left_by_a_kill_after_the_row_is_deleted_when_the_trial_is_reused(
+        workdir, mini_config, monkeypatch, jobs):
+    """Killed after a trial's row is written but before its last state is deleted: a rerun
+    reuses the row and deletes the state (one trial at a time, and the grid with --jobs)."""
+    monkeypatch.setattr(sys, "argv", ["run_recbole_sigma.py"])
+    (workdir / "mini.yaml").write_text(yaml.safe_dump(dict(mini_config, epochs=1)))
+    (workdir / "one.test").write_text("flip_r choice [1]\n")
+
+    def killed(checkpoint):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr("recbole_sigma.tuning.objective.delete_last_state", killed)
+        tune([str(workdir / "mini.yaml")], "one.test", "hyperopt")
+    (row,) = pd.read_csv(workdir / "out" / "results.csv").to_dict("records")
+    (last,) = (workdir / "saved" / "trials" / row["config_hash"]).glob("*-last.pth")
+
+    tune([str(workdir / "mini.yaml")], "one.test", "hyperopt", jobs=jobs)
+    assert not last.exists() and Path(row["checkpoint"]).is_file()
+    assert pd.read_csv(workdir / "out" / "results.csv").to_dict("records") == [row]
 
 
 @pytest.mark.parametrize("stopped", ["testing", "recording"])

@@ -32,9 +32,8 @@ class Objective:
     ) -> dict[str, Any]:
         params = {k: _plain(v) for k, v in params.items()}
         settings, folder = self.prepare(params, config_file_list)
-        done = self.table.reuse(params, settings)
+        done = finished_trial(self.table, params, settings)
         if done is not None:
-            delete_last_state(done.get("checkpoint"))  # if a kill came between row and delete
             return self._from_row(done)
         result = train_trial((self.model, self.dataset, config_file_list, params, str(folder)))
         record(self.table, params, result, settings)
@@ -60,6 +59,16 @@ class Objective:
             "best_valid_result": metrics("valid_"),
             "test_result": metrics("test_"),
         }
+
+
+def finished_trial(table: TrialTable, params: dict[str, Any],
+                   settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """``table``'s row of the trial with this effective config (:meth:`TrialTable.reuse`), else
+    None; a last epoch's state that a kill between the row and its deletion left is deleted."""
+    row = table.reuse(params, settings)
+    if row is not None:
+        delete_last_state(row.get("checkpoint"))
+    return row
 
 
 def record(table: TrialTable, params: dict[str, Any], result: dict[str, Any],

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 from recbole_sigma.parallel import build_kernels, run_parallel
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.tuning.objective import Objective, record, train_trial
+from recbole_sigma.tuning.objective import Objective, finished_trial, record, train_trial
 from recbole_sigma.tuning.space import Param
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def tune_grid(
     for point in points:
         settings, folder = objective.prepare(point, config_file_list)
         # a point listed twice is one trial: trained once, reused by the next search
-        if folder not in folders and objective.table.reuse(point, settings) is None:
+        if folder not in folders and finished_trial(objective.table, point, settings) is None:
             todo.append((point, settings, str(folder)))
             folders.add(folder)
     if not todo:

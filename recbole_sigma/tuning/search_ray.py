@@ -33,7 +33,7 @@ from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import console_labelled, console_log, run_log
 from recbole_sigma.trainer import delete_last_state
-from recbole_sigma.tuning.objective import TRIALS
+from recbole_sigma.tuning.objective import TRIALS, finished_trial
 from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
 from recbole_sigma.tuning.space import DEFAULT_EVALS, Param, ray_space
 from recbole_sigma.utils import get_model, get_trainer
@@ -78,13 +78,13 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     settings = trial_settings(config)
     hash_ = config_hash(settings)
     table = TrialTable(table_folder, config["valid_metric"], config["valid_metric_bigger"])
-    done = table.reuse(params, settings)
+    done = finished_trial(table, params, settings)
     if done is None:
         folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
         label = f"trial {trial_label(params)}"
         # a trial drawn twice (random, bayes) waits for the other one, then reuses its row
         with only_process(folder, label, wait=True):
-            done = table.find(hash_, params)
+            done = table.find(hash_, params)  # the row of a draw that ended while we waited
             if done is None:
                 table.configs.add({"config_hash": hash_, "label": trial_label(params),
                                    "config": settings})
@@ -93,7 +93,6 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
                     resume = state_to_resume(folder, config, label)
                     _train(config, model, session, hash_, str(Path(log_file).resolve()), resume)
                 return
-    delete_last_state(done.get("checkpoint"))  # if a kill came between its row and the delete
     metrics = {k: v for k, v in done.items() if k.startswith(("valid_", "test_"))}
     session.report({"valid_score": done[table.valid_column],
                     "best_valid_score": done[table.valid_column], "epochs": done["epochs"],
@@ -115,8 +114,11 @@ def _train(config: Config, model: str, session: Any, hash_: str, log_file: str,
 
     def row(score: float) -> dict[str, Any]:
         epochs = trainer.start_epoch + len(trainer.epoch_times)
+        ended = ending(epochs, trainer.cur_step, config)
+        # a trial's last report ends it through Ray, which writes its row (TableCallback) while
+        # the trial still holds its folder: a draw of the same point waiting there reuses it
         return {"valid_score": score, "best_valid_score": best["best_valid_score"],
-                "epochs": epochs, "ended": ending(epochs, trainer.cur_step, config),
+                "epochs": epochs, "ended": ended, "done": ended != SCHEDULER_STOP,
                 "log_file": log_file, "config_hash": hash_,
                 "checkpoint": trainer.saved_model_file, "resumed_from": trainer.resumed_from,
                 **trial_row({}, best)}
