@@ -211,7 +211,9 @@ def tune_with_ray(
                                         grace_period=GRACE, reduction_factor=REDUCTION),
                 search_alg=_searcher(algo),
                 num_samples=1 if algo == "exhaustive" else max_evals or DEFAULT_EVALS,
-                max_concurrent_trials=jobs),
+                max_concurrent_trials=jobs,
+                # an ended trial's actor exits, releasing its folder (a cached one would hold it)
+                reuse_actors=False),
             run_config=air.RunConfig(
                 name="ray", storage_path=str(table.folder.resolve()),
                 callbacks=[TableCallback(table, [p.name for p in params])], verbose=1),
