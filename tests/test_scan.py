@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from recbole_sigma.mamba import TorchMamba
-from recbole_sigma.ops import causal_conv1d, scan_cpu, selective_scan, selective_scan_reference
+from recbole_sigma.ops import (
+    causal_conv1d,
+    causal_conv1d_silu_time_major,
+    scan_cpu,
+    selective_scan,
+    selective_scan_reference,
+)
 from recbole_sigma.ops.length_groups import by_length, length_groups
 
 NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
@@ -127,6 +133,50 @@ def test_causal_conv_matches_conv1d():
     full = torch.nn.functional.conv1d(x, w.unsqueeze(1), b, padding=3, groups=5)[..., :11]
     torch.testing.assert_close(causal_conv1d(x, w, b, silu=False), full)
     torch.testing.assert_close(causal_conv1d(x, w, b), torch.nn.functional.silu(full))
+
+
+@pytest.mark.parametrize("dim", [6, 48])  # one lane, and whole 16-channel vectors
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("length", [2, 11])  # shorter than the kernel, and longer
+def test_time_major_conv_matches_conv1d_in_every_gradient(path, dim, dtype, length):
+    """Mamba's conv on a slice of in_proj's output (strided rows), against F.conv1d in float64."""
+    g = torch.Generator().manual_seed(dim + length)
+    xz = torch.randn(3, length, 2 * dim, generator=g, dtype=dtype, requires_grad=True)
+    w = torch.randn(dim, 4, generator=g, dtype=dtype, requires_grad=True)
+    b = torch.randn(dim, generator=g, dtype=dtype, requires_grad=True)
+    ref_xs = [t.detach().double().requires_grad_() for t in (xz, w, b)]
+    y = causal_conv1d_silu_time_major(xz[..., :dim], w, b)  # (B, L, E)
+    full = torch.nn.functional.conv1d(ref_xs[0][..., :dim].transpose(1, 2), ref_xs[1].unsqueeze(1),
+                                      ref_xs[2], padding=3, groups=dim)[..., :length]
+    y_ref = torch.nn.functional.silu(full).transpose(1, 2)
+    gy = torch.randn(y_ref.shape, generator=g, dtype=torch.float64)
+    grads = torch.autograd.grad(y, (xz, w, b), gy.to(dtype))
+    ref_grads = torch.autograd.grad(y_ref, ref_xs, gy)
+    check = assert_float32_close if dtype == torch.float32 else torch.testing.assert_close
+    check(y.double(), y_ref)
+    for name, grad, grad_ref in zip(("x", "weight", "bias"), grads, ref_grads, strict=True):
+        check(grad.double(), grad_ref, msg=name)
+    assert not grads[0][..., dim:].any()  # z's half of in_proj's output
+
+
+def test_time_major_conv_gradcheck_and_no_bias(path):
+    shapes = [(2, 6, 3), (3, 4), (3,)]
+    x, w, b = (torch.randn(s, dtype=torch.float64, requires_grad=True) for s in shapes)
+    assert torch.autograd.gradcheck(causal_conv1d_silu_time_major, (x, w, b))
+    assert torch.autograd.gradcheck(causal_conv1d_silu_time_major, (x, w))
+    expected = causal_conv1d(x.transpose(1, 2), w).transpose(1, 2)
+    torch.testing.assert_close(causal_conv1d_silu_time_major(x, w), expected)
+
+
+def test_portable_lanes_match_the_avx512_conv():
+    kernel = scan_cpu.cpu_kernel()
+    x, gout = torch.randn(4, 30, 32), torch.randn(4, 30, 32)
+    w, b = torch.randn(32, 4), torch.randn(32)
+    out = kernel.conv_forward(x, w, b, False)
+    torch.testing.assert_close(kernel.conv_forward(x, w, b, True), out, rtol=1e-5, atol=1e-6)
+    grads = kernel.conv_backward(x, w, b, gout, False)
+    for g, g_p in zip(grads, kernel.conv_backward(x, w, b, gout, True), strict=True):
+        torch.testing.assert_close(g_p, g, rtol=1e-4, atol=1e-5)
 
 
 def test_unknown_scan_setting_is_an_error(monkeypatch):

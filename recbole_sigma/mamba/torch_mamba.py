@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from recbole_sigma.ops import causal_conv1d, selective_scan
+from recbole_sigma.ops import causal_conv1d_silu_time_major, selective_scan_time_major
 
 
 class TorchMamba(nn.Module):
@@ -48,21 +48,21 @@ class TorchMamba(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         """hidden_states (B, L, D) -> (B, L, D); causal along L."""
-        xz = self.in_proj(hidden_states).transpose(1, 2)  # (B, 2E, L)
-        x, z = xz.chunk(2, dim=1)  # (B, E, L) each
-        x = causal_conv1d(x, self.conv1d.weight.squeeze(1), self.conv1d.bias)  # (B, E, L)
-        x_dbl = self.x_proj(x.transpose(1, 2))  # (B, L, R + 2N)
+        xz = self.in_proj(hidden_states)  # (B, L, 2E)
+        x, z = xz.chunk(2, dim=-1)  # (B, L, E) each
+        x = causal_conv1d_silu_time_major(x, self.conv1d.weight.squeeze(1), self.conv1d.bias)
+        x_dbl = self.x_proj(x)  # (B, L, R + 2N)
         dt, B, C = x_dbl.split([self.dt_rank, self.d_state, self.d_state], dim=-1)
-        dt = F.linear(dt, self.dt_proj.weight).transpose(1, 2)  # (B, E, L)
-        y = selective_scan(
+        dt = F.linear(dt, self.dt_proj.weight)  # (B, L, E)
+        y = selective_scan_time_major(
             x,
             dt,
             -torch.exp(self.A_log),
-            B.transpose(1, 2),  # (B, N, L)
-            C.transpose(1, 2),  # (B, N, L)
+            B,  # (B, L, N)
+            C,  # (B, L, N)
             self.D,
             z=z,
             delta_bias=self.dt_proj.bias,
             delta_softplus=True,
-        )  # (B, E, L)
-        return self.out_proj(y.transpose(1, 2))  # (B, L, D)
+        )  # (B, L, E)
+        return self.out_proj(y)  # (B, L, D)

@@ -1,4 +1,4 @@
-"""The C++ selective-scan kernel for CPU, compiled on first use (JIT) and cached.
+"""The C++ kernels for CPU (selective scan, causal conv), compiled on first use (JIT) and cached.
 
 Set ``SIGMA_CPU_SCAN=torch`` to skip it and use the PyTorch loop; ``cpp`` makes a failed build an
 error instead of a logged fallback. The build needs a C++ compiler and ``ninja``.
@@ -29,7 +29,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCE = CSRC / "selective_scan_cpu.cpp"
+SOURCES = [CSRC / "selective_scan_cpu.cpp", CSRC / "causal_conv_cpu.cpp"]
 CHOICES = ("auto", "cpp", "torch")
 FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-fopenmp", "-march=native"]
 LDFLAGS = ["-fopenmp"]
@@ -132,7 +132,7 @@ def _alive(pid: int) -> bool:
 @functools.cache
 def _build() -> Optional[ModuleType]:
     try:
-        return load_or_build(kernel_name(), [SOURCE], cache_root())
+        return load_or_build(kernel_name(), SOURCES, cache_root())
     except Exception as err:  # no compiler, no ninja, ...: the PyTorch loop still works
         if scan_choice() == "cpp":
             msg = f"SIGMA_CPU_SCAN=cpp but the C++ scan failed to build: {err}"

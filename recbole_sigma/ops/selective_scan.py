@@ -9,31 +9,52 @@ from recbole_sigma.ops.scan_cpu import cpu_kernel
 from recbole_sigma.ops.scan_loop import LoopScan
 
 
-def _time_major(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    """(B, E, L) -> contiguous (B, L, E); free when x is already a transposed view of one."""
-    return None if x is None else x.transpose(1, 2).contiguous()
+def _swap(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """(B, E, L) <-> (B, L, E), a view."""
+    return None if x is None else x.transpose(1, 2)
+
+
+def _contiguous(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if x is None else x.contiguous()
+
+
+def uses_cpu_kernel(x: torch.Tensor) -> bool:
+    """Whether the C++ kernels take ``x``: a float32/64 CPU tensor, and the kernels built."""
+    on_cpu = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+    return on_cpu and cpu_kernel() is not None
 
 
 class _CpuScan(torch.autograd.Function):
-    """The fused C++ scan (softplus, D skip and silu(z) gate included), forward and backward."""
+    """The fused C++ scan (softplus, D skip and silu(z) gate included), time-major, forward and
+    backward."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
-        args = [_time_major(u), _time_major(delta), A.contiguous(), _time_major(B),
-                _time_major(C), D, _time_major(z), delta_bias]
+        args = [_contiguous(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
         out, y = cpu_kernel().forward(*args, delta_softplus, z is not None, False)
         ctx.softplus = delta_softplus
         ctx.save_for_backward(*args, y)  # y: the gate's input, None without z
-        return out.transpose(1, 2)  # (B, E, L) view of (B, L, E)
+        return out  # (B, L, E)
 
     @staticmethod
     def backward(ctx, grad_out):
         *args, y = ctx.saved_tensors
-        grads = cpu_kernel().backward(*args, ctx.softplus, y, _time_major(grad_out), False)
-        gu, gdelta, gA, gB, gC, gD, gz, gbias = grads
-        gz = gz.transpose(1, 2) if gz is not None else None
-        return (gu.transpose(1, 2), gdelta.transpose(1, 2), gA, gB.transpose(1, 2),
-                gC.transpose(1, 2), gD, gz, gbias, None)
+        grads = cpu_kernel().backward(*args, ctx.softplus, y, grad_out.contiguous(), False)
+        return (*grads, None)  # u, delta, A, B, C, D, z, delta_bias
+
+
+def _loop_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus) -> torch.Tensor:
+    """The PyTorch loop, (B, E, L) layout."""
+    if delta_bias is not None:
+        delta = delta + delta_bias[None, :, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    y = LoopScan.apply(u, delta, A, B, C)
+    if D is not None:
+        y = y + u * D[None, :, None]
+    if z is not None:
+        y = y * F.silu(z)
+    return y
 
 
 def selective_scan(
@@ -51,15 +72,26 @@ def selective_scan(
 
     u, delta, z: (B, E, L); A: (E, N); B, C: (B, N, L); D, delta_bias: (E,). Returns (B, E, L).
     """
-    if u.device.type == "cpu" and u.dtype in (torch.float32, torch.float64) and cpu_kernel():
+    if uses_cpu_kernel(u):
+        time_major = (_swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias)
+        return _swap(_CpuScan.apply(*time_major, delta_softplus))
+    return _loop_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+
+
+def selective_scan_time_major(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: Optional[torch.Tensor] = None,
+    z: Optional[torch.Tensor] = None,
+    delta_bias: Optional[torch.Tensor] = None,
+    delta_softplus: bool = False,
+) -> torch.Tensor:
+    """:func:`selective_scan` on time-major tensors, the layout of Mamba's Linears (no copies on
+    CPU): u, delta, z (B, L, E); B, C (B, L, N). Returns (B, L, E)."""
+    if uses_cpu_kernel(u):
         return _CpuScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    if delta_bias is not None:
-        delta = delta + delta_bias[None, :, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
-    y = LoopScan.apply(u, delta, A, B, C)
-    if D is not None:
-        y = y + u * D[None, :, None]
-    if z is not None:
-        y = y * F.silu(z)
-    return y
+    channel_major = (_swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias)
+    return _swap(_loop_scan(*channel_major, delta_softplus))

@@ -1,4 +1,4 @@
-// Vectors of channels for the CPU scan: `Lanes<T, W>` (plain loops the compiler vectorises, any
+// Vectors of channels for the CPU kernels (scan, causal conv): `Lanes<T, W>` (plain loops the compiler vectorises, any
 // CPU and dtype) and, where AVX-512 is compiled in, `Avx512` (16 floats, hand-picked instructions).
 // Both give the same interface; the math built on it (exp, sigmoid, softplus) is written once.
 #pragma once
@@ -127,6 +127,21 @@ V softplus(V x) {
   for (int k = 11; k >= 3; k -= 2) p = fma(p, s2, V::fill(1.0 / k));
   p = fma(p, s2, V::fill(1));
   return max(x, V::fill(0)) + V::fill(2) * s * p;
+}
+
+// The widest lanes this build and these sizes allow: AVX-512 floats, else 16 plain lanes, else one.
+// `portable` skips the AVX-512 type (tests use it to check the plain-loop code on this CPU too).
+template <typename T, typename F>
+void with_lanes(int64_t ne, bool portable, F f) {
+#ifdef SIGMA_HAVE_AVX512
+  if constexpr (std::is_same_v<T, float>) {
+    if (ne % 16 == 0 && !portable) return f(sigma::Avx512{});
+  }
+#endif
+  if constexpr (std::is_same_v<T, float>) {
+    if (ne % 16 == 0) return f(Lanes<float, 16>{});
+  }
+  f(Lanes<T, 1>{});
 }
 
 }  // namespace sigma

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "causal_conv_cpu.h"
 #include "lanes.h"
 
 #if defined(__SSE__)
@@ -32,6 +33,7 @@ struct FlushDenormals {
 };
 
 using sigma::Lanes;
+using sigma::with_lanes;
 
 template <typename T>
 struct Scan {
@@ -266,21 +268,6 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
   }
 }
 
-// The widest lanes this build and these sizes allow: AVX-512 floats, else 16 plain lanes, else one.
-// `portable` skips the AVX-512 type (tests use it to check the plain-loop code on this CPU too).
-template <typename T, typename F>
-void with_lanes(int64_t ne, bool portable, F f) {
-#ifdef SIGMA_HAVE_AVX512
-  if constexpr (std::is_same_v<T, float>) {
-    if (ne % 16 == 0 && !portable) return f(sigma::Avx512{});
-  }
-#endif
-  if constexpr (std::is_same_v<T, float>) {
-    if (ne % 16 == 0) return f(Lanes<float, 16>{});
-  }
-  f(Lanes<T, 1>{});
-}
-
 using Opt = std::optional<torch::Tensor>;
 
 template <typename T>
@@ -360,4 +347,6 @@ std::vector<torch::Tensor> backward(torch::Tensor u, torch::Tensor dt, torch::Te
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "fused selective scan forward (CPU, time-major)");
   m.def("backward", &backward, "fused selective scan backward (CPU, time-major)");
+  m.def("conv_forward", &sigma::conv_forward, "causal depthwise conv + SiLU forward (CPU, time-major)");
+  m.def("conv_backward", &sigma::conv_backward, "causal depthwise conv + SiLU backward (CPU, time-major)");
 }
