@@ -5,7 +5,9 @@ Each run trains into ``<checkpoint_dir>/<kind>/<config_hash>`` (``kind``: ``tria
 belongs to that config, with this code and these data files, and one process at a time trains in
 it (a lock file). A run cut short (the process killed, a session's end) leaves its last epoch's
 state there (``-last.pth``, :mod:`recbole_sigma.trainer`); the same command run again resumes it
-from that state, and the run ends as it would have without the interruption.
+from that state, and the run ends as it would have without the interruption. A state that a
+run of the same settings left under another hash (the code or the data changed since) is not
+resumed: a warning names it and the ``--resume`` command that continues it.
 """
 
 import contextlib
@@ -16,7 +18,13 @@ from typing import Iterator, Optional
 
 from recbole.config import Config
 
-from recbole_sigma.trainer import LAST_STATE_SUFFIX, check_resume_file, holds_checkpoint
+from recbole_sigma.trainer import (
+    LAST_STATE_SUFFIX,
+    changed_keys,
+    check_resume_file,
+    holds_checkpoint,
+    load_checkpoint,
+)
 
 LOCK = ".lock"
 logger = logging.getLogger(__name__)
@@ -34,11 +42,36 @@ def unfinished_state(folder: str | Path) -> Optional[Path]:
     return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
 
 
+def unfinished_elsewhere(folder: Path, config: Config) -> list[Path]:
+    """Last-epoch states in ``folder``'s sibling folders (other config hashes) whose config has
+    every value of ``config`` but where and how a run executes: the same run, left unfinished
+    under other code, data files or versions."""
+    found = []
+    for state in sorted(folder.parent.glob(f"*/*{LAST_STATE_SUFFIX}")):
+        if state.parent == folder or not holds_checkpoint(str(state)):
+            continue
+        try:
+            trained = load_checkpoint(str(state))["config"]
+        except Exception:  # torch.load raises many kinds on a broken file: not ours to judge here
+            continue
+        if not changed_keys(trained, config):
+            found.append(state)
+    return found
+
+
 def state_to_resume(folder: Path, config: Config, label: str) -> Optional[str]:
     """:func:`unfinished_state`, checked against the run's ``config``; raise, naming the folder,
     when it cannot be resumed."""
     state = unfinished_state(folder)
     if state is None:
+        for other in unfinished_elsewhere(folder, config):
+            logger.warning(
+                f"an unfinished run with these settings is in {other}, under another "
+                "config hash (the plugin code, the data files or the RecBole/torch versions "
+                "changed since), and is not resumed: this run trains from epoch 0. To continue "
+                f"that run with this code instead, stop and run: run_recbole_sigma.py --resume "
+                f"{other}"
+            )
         return None
     try:
         check_resume_file(str(state), config)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from recbole.trainer import Trainer
 
+from recbole_sigma import reuse
 from recbole_sigma.compare.logs import join_resumed, read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.run_folders import only_process
@@ -520,3 +521,31 @@ def test_a_state_that_cannot_be_resumed_names_its_folder(workdir, tiny_files):
                        ) as err:
         train_trial(("SIGMA", "ml-tiny", tiny_files[0], {"flip_r": 1}, str(folder)))
     assert f"delete {folder} to train the run from the start" in str(err.value)
+
+
+def test_a_trial_left_unfinished_by_other_code_is_named_not_resumed(workdir, tiny_files,
+                                                                   monkeypatch, caplog,
+                                                                   interrupted_in_epoch_1):
+    """A code change gives a trial another config hash: the state its interrupted run left is
+    not resumed by this code; a warning names it and the --resume command, and it is kept."""
+    files, _ = tiny_files
+    config = yaml.safe_load(Path(files[0]).read_text())
+    Path(files[0]).write_text(yaml.safe_dump(dict(config, epochs=2)))
+    (workdir / "one.test").write_text("flip_r choice [1]\n")
+    (workdir / "other.test").write_text("flip_r choice [3]\n")
+    with interrupted_in_epoch_1():
+        tune(files, "one.test", "hyperopt")
+    with interrupted_in_epoch_1():
+        tune(files, "other.test", "hyperopt", output="other")
+    states = sorted((workdir / "saved" / "trials").glob("*/*-last.pth"))
+    assert len(states) == 2  # one per trial
+    monkeypatch.setattr(reuse, "training_code_hash", lambda: "the code of a later commit")
+    with caplog.at_level(logging.WARNING, logger="recbole_sigma.run_folders"):
+        tune(files, "one.test", "hyperopt")
+    row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
+    assert "Resume" not in Path(row["log_file"]).read_text() and row["epochs"] == 2
+    (warning,) = [r.getMessage() for r in caplog.records if "unfinished run" in r.getMessage()]
+    (old,) = [s for s in states if s.name in warning]  # flip_r=1's state, not flip_r=3's
+    assert f"--resume saved/trials/{old.parent.name}/{old.name}" in warning
+    assert all(state.exists() for state in states)
+    assert Path(row["checkpoint"]).parent.name not in {s.parent.name for s in states}
