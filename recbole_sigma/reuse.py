@@ -3,10 +3,12 @@
 The effective config is RecBole's ``final_config_dict`` (every YAML file, ``--key=value`` and tuned
 value already merged in), without the keys that only say where or how verbosely a run happens,
 plus what the keys do not show: a hash of the dataset's atomic files (instead of their path), a
-hash of the plugin code that trains and loads data, and the RecBole and torch versions. Its hash
-keys each finished run; a run whose hash is not on record is trained.
+hash of the plugin code that trains and loads data (its code, not its comments and docstrings),
+and the RecBole and torch versions. Its hash keys each finished run; a run whose hash is not on
+record is trained.
 """
 
+import ast
 import functools
 import hashlib
 import json
@@ -80,18 +82,41 @@ def _files_hash(files: tuple[tuple[str, int, int], ...]) -> str:
 @functools.cache
 def training_code_hash() -> str:
     """Hash of the plugin's model, data and trainer sources (a code change retrains)."""
+    return code_hash(PACKAGE, TRAINING_CODE)
+
+
+def code_hash(root: Path, names: tuple[str, ...]) -> str:
+    """Hash of the sources under ``root`` named by ``names`` (files or folders): of what each
+    .py file's code says (its syntax tree without docstrings: comments, docstrings and layout
+    do not change a run), and of the C++ files' bytes."""
     digest = hashlib.sha1()
-    for path in _sources(TRAINING_CODE):
-        digest.update(str(path.relative_to(PACKAGE)).encode())
-        digest.update(path.read_bytes())
+    for path in _sources(root, names):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(_code(path))
     return digest.hexdigest()
 
 
-def _sources(names: tuple[str, ...]) -> Iterator[Path]:
+def _sources(root: Path, names: tuple[str, ...]) -> Iterator[Path]:
     for name in names:
-        path = PACKAGE / name
+        path = root / name
         files = sorted(path.rglob("*")) if path.is_dir() else [path]
         yield from (f for f in files if f.is_file() and f.suffix in (".py", ".cpp", ".h"))
+
+
+def _code(path: Path) -> bytes:
+    if path.suffix != ".py":
+        return path.read_bytes()
+    tree = ast.parse(path.read_text())
+    documented = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+    for node in ast.walk(tree):
+        if isinstance(node, documented) and node.body and _is_docstring(node.body[0]):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
 
 
 class ConfigRecords:

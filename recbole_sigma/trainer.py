@@ -335,8 +335,9 @@ class CheckpointSafeMixin:
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False,
             callback_fn=None, keep_last_state=False):
         """RecBole's ``fit``, also writing the last epoch's state after every validation; that
-        state is deleted when training ends, or, with ``keep_last_state``, by
-        :meth:`forget_last_state` once the caller has the run's test result."""
+        state is deleted when training ends, or, with ``keep_last_state``, by the caller once it
+        has recorded the run's result (:meth:`forget_last_state`, or :func:`delete_last_state`
+        with the checkpoint's path when the trainer is gone)."""
         self._train_data = train_data
         self._saves = saved
         if self.resumed_from is not None:

@@ -8,7 +8,7 @@ import pytest
 from conftest import write_slice
 
 from recbole_sigma.quick_start import build_config
-from recbole_sigma.reuse import config_hash, differences, effective_config
+from recbole_sigma.reuse import code_hash, config_hash, differences, effective_config
 
 
 @pytest.fixture
@@ -42,3 +42,24 @@ def test_the_data_counts_by_content_not_path(settings, tiny_config, tmp_path):
     write_slice(tmp_path, "ml-other", 30)
     other = differences(base, settings("ml-other", data_path=str(tmp_path)))
     assert "data_files_sha1" in other and "dataset: 'ml-tiny' -> 'ml-other'" in other
+
+
+def test_the_code_counts_by_what_it_does_not_its_comments(tmp_path):
+    """A comment, docstring or layout edit keeps the code hash (finished runs stay reused); a
+    change to the code, or to a C++ file, changes it."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "__init__.py").write_text("")
+    layer, kernel = tmp_path / "model" / "layer.py", tmp_path / "kernel.cpp"
+    layer.write_text('"""A layer."""\n\n\ndef scale(x):\n    """Twice x."""\n    return 2 * x\n')
+    kernel.write_text("// scan\nint f() { return 1; }\n")
+    names = ("model", "kernel.cpp")
+    base = code_hash(tmp_path, names)
+    layer.write_text('"""The layer, documented anew."""\n\n\ndef scale(x):  # doubles\n'
+                     '    """Two times x."""\n\n    return 2 * x\n')
+    assert code_hash(tmp_path, names) == base
+    layer.write_text('"""A layer."""\n\n\ndef scale(x):\n    """Twice x."""\n    return 3 * x\n')
+    assert code_hash(tmp_path, names) != base
+    layer.write_text('"""A layer."""\n\n\ndef scale(x):\n    """Twice x."""\n    return 2 * x\n')
+    assert code_hash(tmp_path, names) == base
+    kernel.write_text("// the scan\nint f() { return 1; }\n")
+    assert code_hash(tmp_path, names) != base
