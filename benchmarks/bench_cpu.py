@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from recbole_sigma.data.convert import read_source  # noqa: E402
 from recbole_sigma.heap import keep_freed_memory  # noqa: E402
-from recbole_sigma.ops import selective_scan, selective_scan_reference  # noqa: E402
+from recbole_sigma.ops import selective_scan_reference, selective_scan_time_major  # noqa: E402
 from recbole_sigma.trainer import denormals_flushed  # noqa: E402
 
 SETTINGS = {  # name: (max length, items, shared dataset of the lengths, train batch, infer batch)
@@ -72,9 +72,9 @@ def scan_rows(quick: bool) -> list[dict]:
     rank = dim // 32  # dt_rank of d_model 64
     elements = batch * dim * length * state
     g = torch.Generator().manual_seed(0)
-    # the layouts TorchMamba hands over: x from the conv (B, E, L); dt, z, B, C as (B, E|N, L)
-    # views of the time-major projections (B, L, E), (B, L, 2E), (B, L, R + 2N)
-    bases = [torch.randn(batch, dim, length, generator=g),
+    # what TorchMamba hands over: x from the conv and dt (B, L, E); z, B, C as slices of the
+    # projections (B, L, 2E), (B, L, R + 2N)
+    bases = [torch.randn(batch, length, dim, generator=g),
              torch.randn(batch, length, dim, generator=g),
              -torch.rand(dim, state, generator=g) * 4,
              torch.randn(batch, length, rank + 2 * state, generator=g),
@@ -85,12 +85,16 @@ def scan_rows(quick: bool) -> list[dict]:
 
     def inputs() -> list:
         u, dt, A, x_dbl, D, xz, bias = bases
-        B, C = x_dbl[..., rank:].transpose(1, 2).split(state, dim=1)
-        return [u, dt.transpose(1, 2), A, B, C, D, xz[..., dim:].transpose(1, 2), bias]
+        B, C = x_dbl[..., rank:].split(state, dim=-1)
+        return [u, dt, A, B, C, D, xz[..., dim:], bias]
+
+    def reference(u, dt, A, B, C, D, z, **kwargs):  # (B, E, L) in and out
+        swap = [t.transpose(1, 2) for t in (u, dt, B, C, z)]
+        return selective_scan_reference(*swap[:2], A, *swap[2:4], D, swap[4], **kwargs)
 
     rows = []
-    paths = [("cpp", selective_scan), ("torch", selective_scan),
-             ("reference", selective_scan_reference)]
+    paths = [("cpp", selective_scan_time_major), ("torch", selective_scan_time_major),
+             ("reference", reference)]
     for name, fn in paths:
         os.environ["SIGMA_CPU_SCAN"] = "torch" if name == "torch" else "auto"
         reps = 2 if quick else {"cpp": 10, "torch": 3, "reference": 3}[name]
@@ -292,9 +296,10 @@ def markdown(scan: list[dict], models: list[dict], epochs: list[dict], run: dict
              f"{FWD_FLOPS + BWD_FLOPS} forward+backward. `cpp` = the fused C++ kernel "
              "(softplus, D skip and silu(z) gate inside; AVX-512 where the build has it), "
              "`torch` = the PyTorch fallback (SIGMA_CPU_SCAN=torch), `reference` = the "
-             "step-by-step float64-able reference with autograd. Inputs come in the layouts "
-             "TorchMamba passes: x (B, E, L) from the conv, dt, z, B and C as (B, E|N, L) views "
-             "of the time-major projections.\n",
+             "step-by-step float64-able reference with autograd. Inputs come as TorchMamba passes "
+             "them to `selective_scan_time_major`: x (B, L, E) from the conv, dt (B, L, E), z, B "
+             "and C as slices of the time-major projections (the reference gets (B, E|N, L) "
+             "views).\n",
              "What the kernel can reach: per 16 state elements its forward issues 11 vector "
              "instructions (dt*A; exp = vreduceps, 5 FMAs, vscalefps; (dt u)*B; two FMAs) and its "
              "backward 19 more (the forward again, 10; the adjoint, 9). At two 512-bit "
