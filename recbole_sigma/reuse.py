@@ -4,14 +4,15 @@ The effective config is RecBole's ``final_config_dict`` (every YAML file, ``--ke
 value already merged in), without the keys that only say where or how verbosely a run happens,
 plus what the keys do not show: a hash of the dataset's atomic files (instead of their path), a
 hash of the plugin code that trains and loads data (its code, not its comments and docstrings),
-and the RecBole and torch versions. Its hash keys each finished run; a run whose hash is not on
-record is trained.
+and the RecBole, torch and Python versions (the code's syntax trees differ between Python
+versions). Its hash keys each finished run; a run whose hash is not on record is trained.
 """
 
 import ast
 import functools
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -36,7 +37,8 @@ def effective_config(config: Config) -> dict[str, Any]:
     settings.update(
         data_files_sha1=data_files_hash(config["data_path"], config["dataset"]),
         plugin_code_sha1=training_code_hash(),
-        versions=f"recbole {recbole.__version__}, torch {torch.__version__}",
+        versions=f"recbole {recbole.__version__}, torch {torch.__version__}, "
+                 f"python {sys.version_info.major}.{sys.version_info.minor}",
     )
     return json.loads(json.dumps(settings, default=str))
 

@@ -7,7 +7,8 @@ it (a lock file). A run cut short (the process killed, a session's end) leaves i
 state there (``-last.pth``, :mod:`recbole_sigma.trainer`); the same command run again resumes it
 from that state, and the run ends as it would have without the interruption. A state that a
 run of the same settings left under another hash (the code or the data changed since) is not
-resumed: a warning names it and the ``--resume`` command that continues it.
+resumed: a warning names it (and the ``--resume`` command that continues it outside the search or
+comparison, unless it was trained on other data files).
 """
 
 import contextlib
@@ -16,14 +17,15 @@ import logging
 from pathlib import Path
 from typing import Iterator, Optional
 
+import torch
 from recbole.config import Config
 
+from recbole_sigma.reuse import VOLATILE_KEYS, data_files_hash
 from recbole_sigma.trainer import (
     LAST_STATE_SUFFIX,
     changed_keys,
     check_resume_file,
     holds_checkpoint,
-    load_checkpoint,
 )
 
 LOCK = ".lock"
@@ -42,36 +44,58 @@ def unfinished_state(folder: str | Path) -> Optional[Path]:
     return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
 
 
-def unfinished_elsewhere(folder: Path, config: Config) -> list[Path]:
-    """Last-epoch states in ``folder``'s sibling folders (other config hashes) whose config has
-    every value of ``config`` but where and how a run executes: the same run, left unfinished
-    under other code, data files or versions."""
+def unfinished_elsewhere(folder: Path, config: Config) -> list[tuple[Path, Optional[str]]]:
+    """Last-epoch states in ``folder``'s sibling folders (other config hashes) of runs with every
+    setting of ``config`` that its hash reads (:data:`~recbole_sigma.reuse.VOLATILE_KEYS` aside):
+    the same run, left unfinished under other plugin code, data files or versions; each with the
+    hash of the data files it was trained on. Folders a live process trains in are skipped; only
+    the config is read (the file is memory-mapped)."""
     found = []
     for state in sorted(folder.parent.glob(f"*/*{LAST_STATE_SUFFIX}")):
-        if state.parent == folder or not holds_checkpoint(str(state)):
+        if state.parent == folder or not holds_checkpoint(str(state)) or _held(state.parent):
             continue
         try:
-            trained = load_checkpoint(str(state))["config"]
+            saved = torch.load(state, map_location="cpu", weights_only=False, mmap=True)
+            trained = saved["config"]
         except Exception:  # torch.load raises many kinds on a broken file: not ours to judge here
             continue
-        if not changed_keys(trained, config):
-            found.append(state)
+        if not changed_keys(trained, config, VOLATILE_KEYS):
+            found.append((state, saved.get("data_files_sha1")))
     return found
+
+
+def _held(folder: Path) -> bool:
+    """Whether a process holds ``folder``'s lock (:func:`only_process`)."""
+    if not (folder / LOCK).is_file():
+        return False
+    with open(folder / LOCK) as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    return False
+
+
+def _warn_unfinished_elsewhere(folder: Path, config: Config) -> None:
+    data_now = data_files_hash(config["data_path"], config["dataset"])
+    for state, data in unfinished_elsewhere(folder, config):
+        if data and data != data_now:
+            why = "it was trained on other data files, so it cannot go on with these"
+        else:
+            why = ("the plugin code, the RecBole/torch/Python versions or the Ray scheduler "
+                   f"changed since; `run_recbole_sigma.py --resume {state}` continues it with this "
+                   "code, as a run of its own that this command does not record")
+        logger.warning(f"an unfinished run with these settings is in {state}, under another "
+                       f"config hash, and is not resumed: this run trains from epoch 0 ({why})")
 
 
 def state_to_resume(folder: Path, config: Config, label: str) -> Optional[str]:
     """:func:`unfinished_state`, checked against the run's ``config``; raise, naming the folder,
-    when it cannot be resumed."""
+    when it cannot be resumed. Without one, warn of :func:`unfinished_elsewhere`."""
     state = unfinished_state(folder)
     if state is None:
-        for other in unfinished_elsewhere(folder, config):
-            logger.warning(
-                f"an unfinished run with these settings is in {other}, under another "
-                "config hash (the plugin code, the data files or the RecBole/torch versions "
-                "changed since), and is not resumed: this run trains from epoch 0. To continue "
-                f"that run with this code instead, stop and run: run_recbole_sigma.py --resume "
-                f"{other}"
-            )
+        _warn_unfinished_elsewhere(folder, config)
         return None
     try:
         check_resume_file(str(state), config)

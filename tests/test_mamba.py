@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_sigma.mamba import TorchMamba
+from recbole_sigma.ops import scan_cpu
 
 # mamba_ssm.Mamba(d_model=64, d_state=32, d_conv=4, expand=2).state_dict(), mamba-ssm 2.x
 MAMBA_SSM_STATE = {
@@ -65,6 +66,7 @@ def test_block_and_its_gradients_equal_the_recurrence_on_trained_like_weights(sc
     """The time-major path (C++ conv and scan, or the PyTorch fallback) against the recurrence,
     every weight and bias moved off its init, float64."""
     monkeypatch.setenv("SIGMA_CPU_SCAN", scan)
+    assert scan == "torch" or scan_cpu.cpu_kernel() is not None, "the C++ kernels must build"
     torch.manual_seed(1)
     m = TorchMamba(16, d_state=8, d_conv=4, expand=2).double()
     with torch.no_grad():

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from recbole.trainer import Trainer
 
-from recbole_sigma import reuse
+from recbole_sigma import reuse, run_folders
 from recbole_sigma.compare.logs import join_resumed, read_log
 from recbole_sigma.ending import EARLY_STOP, EPOCH_CAP, SCHEDULER_STOP, UNKNOWN
 from recbole_sigma.run_folders import only_process
@@ -540,12 +540,23 @@ def test_a_trial_left_unfinished_by_other_code_is_named_not_resumed(workdir, tin
     states = sorted((workdir / "saved" / "trials").glob("*/*-last.pth"))
     assert len(states) == 2  # one per trial
     monkeypatch.setattr(reuse, "training_code_hash", lambda: "the code of a later commit")
+    (old,) = [s for s in states if load_checkpoint(str(s))["config"]["flip_r"] == 1]
+    with only_process(old.parent, "a run still training there"), \
+            caplog.at_level(logging.WARNING, logger="recbole_sigma.run_folders"):
+        tune(files, "one.test", "hyperopt", output="held")
+    assert "unfinished run" not in caplog.text  # a live run's state is not named
     with caplog.at_level(logging.WARNING, logger="recbole_sigma.run_folders"):
         tune(files, "one.test", "hyperopt")
     row = pd.read_csv(workdir / "out" / "results.csv").iloc[0]
     assert "Resume" not in Path(row["log_file"]).read_text() and row["epochs"] == 2
     (warning,) = [r.getMessage() for r in caplog.records if "unfinished run" in r.getMessage()]
-    (old,) = [s for s in states if s.name in warning]  # flip_r=1's state, not flip_r=3's
-    assert f"--resume saved/trials/{old.parent.name}/{old.name}" in warning
+    assert f"`run_recbole_sigma.py --resume saved/trials/{old.parent.name}/{old.name}`" in warning
     assert all(state.exists() for state in states)
     assert Path(row["checkpoint"]).parent.name not in {s.parent.name for s in states}
+
+    caplog.clear()
+    monkeypatch.setattr(run_folders, "data_files_hash", lambda *_: "other files")
+    with caplog.at_level(logging.WARNING, logger="recbole_sigma.run_folders"):
+        tune(files, "one.test", "hyperopt", output="third")
+    (warning,) = [r.getMessage() for r in caplog.records if "unfinished run" in r.getMessage()]
+    assert "trained on other data files" in warning and "--resume" not in warning

@@ -89,8 +89,9 @@ def selective_scan_time_major(
     delta_bias: Optional[torch.Tensor] = None,
     delta_softplus: bool = False,
 ) -> torch.Tensor:
-    """:func:`selective_scan` on time-major tensors, the layout of Mamba's Linears (no copies on
-    CPU): u, delta, z (B, L, E); B, C (B, L, N). Returns (B, L, E)."""
+    """:func:`selective_scan` on time-major tensors, the layout of Mamba's Linears (on CPU, u
+    and delta from the conv and dt_proj are not copied; the strided slices z, B, C are): u,
+    delta, z (B, L, E); B, C (B, L, N). Returns (B, L, E)."""
     if uses_cpu_kernel(u):
         return _CpuScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     channel_major = (_swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias)
