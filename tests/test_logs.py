@@ -21,6 +21,7 @@ def test_epoch_cap_run_reads_back_as_logged(workdir, tiny_config):
     assert logged.best_valid == dict(result["best_valid_result"])
     assert logged.params["sigma_variant"] == "paper"
     assert "| SIGMA | paper | 2020 | 2 | epoch cap |" in table([logged], ["sigma_variant"])
+    assert table([logged], ["sigma_variant", "seed"]) == table([logged], ["sigma_variant"])
 
 
 def test_early_stopped_run_is_marked(workdir, tiny_config):

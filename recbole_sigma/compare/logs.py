@@ -221,6 +221,7 @@ def join_resumed(runs: list[LoggedRun]) -> list[LoggedRun]:
 
 def table(runs: list[LoggedRun], keys: list[str]) -> str:
     """Markdown: one row per run, the chosen config keys, how it ended, valid and test metrics."""
+    keys = [k for k in keys if k != "seed"]  # a column of its own
     head = ["run", *keys, "seed", "epochs", "ended", "best epoch", "s/epoch", "valid NDCG@10",
             "test HR@10", "test NDCG@10", "test MRR@10", "log"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
