@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 from typing import Iterator, Optional
 
-import torch
 from recbole.config import Config
 
 from recbole_sigma.reuse import VOLATILE_KEYS, data_files_hash
@@ -26,6 +25,7 @@ from recbole_sigma.trainer import (
     changed_keys,
     check_resume_file,
     holds_checkpoint,
+    load_checkpoint,
 )
 
 LOCK = ".lock"
@@ -55,7 +55,7 @@ def unfinished_elsewhere(folder: Path, config: Config) -> list[tuple[Path, Optio
         if state.parent == folder or not holds_checkpoint(str(state)) or _held(state.parent):
             continue
         try:
-            saved = torch.load(state, map_location="cpu", weights_only=False, mmap=True)
+            saved = load_checkpoint(str(state), mmap=True)
             trained = saved["config"]
         except Exception:  # torch.load raises many kinds on a broken file: not ours to judge here
             continue

@@ -56,9 +56,12 @@ def trusted_checkpoint_load() -> Iterator[None]:
         torch.load = original
 
 
-def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
-    """Load a RecBole checkpoint (a pickled dict with ``config`` and ``state_dict``)."""
-    return torch.load(path, map_location=map_location, weights_only=False)
+def load_checkpoint(
+    path: str, map_location: str | torch.device = "cpu", mmap: bool = False
+) -> dict:
+    """Load a RecBole checkpoint (a pickled dict with ``config`` and ``state_dict``); with
+    ``mmap``, its tensors are mapped from the file, not read (to look at its config)."""
+    return torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from reference_sigma import trained_like
 
 from recbole_sigma.mamba import TorchMamba
 from recbole_sigma.ops import scan_cpu
@@ -69,9 +70,7 @@ def test_block_and_its_gradients_equal_the_recurrence_on_trained_like_weights(sc
     assert scan == "torch" or scan_cpu.cpu_kernel() is not None, "the C++ kernels must build"
     torch.manual_seed(1)
     m = TorchMamba(16, d_state=8, d_conv=4, expand=2).double()
-    with torch.no_grad():
-        for p in m.parameters():
-            p.add_(torch.randn_like(p) * 0.1)
+    trained_like(m, scale=0.1)
     x = torch.randn(3, 11, 16, dtype=torch.float64, requires_grad=True)
     y, y_ref = m(x), step_by_step(m, x)
     torch.testing.assert_close(y, y_ref, rtol=1e-9, atol=1e-11)

@@ -14,6 +14,11 @@ def _swap(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if x is None else x.transpose(1, 2)
 
 
+def _other_layout(u, delta, A, B, C, D, z, delta_bias) -> tuple:
+    """The scan's tensor arguments with u, delta, B, C, z in the other layout (views)."""
+    return _swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias
+
+
 def _contiguous(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if x is None else x.contiguous()
 
@@ -72,10 +77,8 @@ def selective_scan(
 
     u, delta, z: (B, E, L); A: (E, N); B, C: (B, N, L); D, delta_bias: (E,). Returns (B, E, L).
     """
-    if uses_cpu_kernel(u):
-        time_major = (_swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias)
-        return _swap(_CpuScan.apply(*time_major, delta_softplus))
-    return _loop_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    time_major = _other_layout(u, delta, A, B, C, D, z, delta_bias)
+    return _swap(selective_scan_time_major(*time_major, delta_softplus=delta_softplus))
 
 
 def selective_scan_time_major(
@@ -94,5 +97,5 @@ def selective_scan_time_major(
     delta, z (B, L, E); B, C (B, L, N). Returns (B, L, E)."""
     if uses_cpu_kernel(u):
         return _CpuScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    channel_major = (_swap(u), _swap(delta), A, _swap(B), _swap(C), D, _swap(z), delta_bias)
+    channel_major = _other_layout(u, delta, A, B, C, D, z, delta_bias)
     return _swap(_loop_scan(*channel_major, delta_softplus))
