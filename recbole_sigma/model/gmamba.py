@@ -6,7 +6,7 @@ import torch.nn as nn
 from recbole_sigma.mamba import build_mamba
 from recbole_sigma.model.layers import FEGRU, DSGate, FeedForward
 from recbole_sigma.model.settings import SigmaSettings
-from recbole_sigma.ops import partial_flip
+from recbole_sigma.ops import Dropout, partial_flip
 
 
 class GMambaBlock(nn.Module):
@@ -25,7 +25,7 @@ class GMambaBlock(nn.Module):
         self.fe_gru = FEGRU(d, s.gru_conv_kernel) if s.use_fe_gru else None
         self.mix = nn.Parameter(torch.tensor(s.mix_init))  # a1 (PF-Mamba), a2 (FE-GRU), Eq. 8
         self.proj = nn.Linear(d, d)  # Eq. 9
-        self.dropout = nn.Dropout(s.dropout_prob)
+        self.dropout = Dropout(s.dropout_prob)
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, s.dropout_prob)
 

@@ -4,6 +4,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from recbole_sigma.ops import Dropout
+
 
 class DSGate(nn.Module):
     """DS gate, Eq. 4-6: G1(x) = SiLU(d(G0)) + sigmoid(d(G0)), G0 = Conv1d(Linear(x)).
@@ -46,7 +48,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.w_1 = nn.Linear(hidden_size, 4 * hidden_size)
         self.w_2 = nn.Linear(4 * hidden_size, hidden_size)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.LayerNorm = nn.LayerNorm(hidden_size, eps=1e-12)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

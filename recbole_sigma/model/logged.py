@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from recbole_sigma.mamba import build_mamba
 from recbole_sigma.model.layers import FeedForward
 from recbole_sigma.model.settings import SigmaSettings
-from recbole_sigma.ops import official_flip
+from recbole_sigma.ops import Dropout, official_flip
 
 
 class LoggedGMambaBlock(nn.Module):
@@ -40,11 +40,11 @@ class LoggedGMambaBlock(nn.Module):
             self.dense1 = nn.Linear(d, d)
             self.gate_silu = nn.Linear(d, d)
             self.gate_sigmoid = nn.Linear(d, d)
-            self.gate_dropout = nn.Dropout(0.3)  # fixed in the authors' runs, not dropout_prob
+            self.gate_dropout = Dropout(0.3)  # fixed in the authors' runs, not dropout_prob
         if s.use_fe_gru:
             self.gru = nn.GRU(d, d, bias=False, batch_first=True)
         self.mix = nn.Parameter(torch.tensor([0.1, 0.1, 0.8]))  # GRU, flipped, forward
-        self.dropout = nn.Dropout(s.dropout_prob)
+        self.dropout = Dropout(s.dropout_prob)
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, s.dropout_prob)
 

@@ -18,6 +18,7 @@ from recbole_sigma.model.baselines import LengthGrouped
 from recbole_sigma.model.layers import FeedForward
 from recbole_sigma.model.scoring import DotProductScoring, build_loss, init_like_recbole
 from recbole_sigma.model.settings import is_dropout, is_positive_int
+from recbole_sigma.ops import Dropout
 
 _POSITIVE = ("hidden_size", "num_layers", "d_state", "d_conv", "expand")
 
@@ -49,7 +50,7 @@ class MambaLayer(nn.Module):
         super().__init__()
         self.residual = num_layers > 1
         self.mamba = build_mamba(backend, d, d_state, d_conv, expand)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, dropout)
 
@@ -69,7 +70,7 @@ class PaddedMamba4Rec(DotProductScoring, SequentialRecommender):
         self.mamba_backend = resolve_backend(config["mamba_backend"], config["device"])
         self.item_embedding = nn.Embedding(self.n_items, d, padding_idx=0)
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
-        self.dropout = nn.Dropout(config["dropout_prob"])
+        self.dropout = Dropout(config["dropout_prob"])
         self.mamba_layers = nn.ModuleList(
             MambaLayer(d, config["d_state"], config["d_conv"], config["expand"],
                        config["dropout_prob"], self.num_layers, self.mamba_backend)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from recbole_sigma.mamba import build_mamba
 from recbole_sigma.model.layers import FEGRU, FeedForward
 from recbole_sigma.model.settings import SigmaSettings
-from recbole_sigma.ops import official_flip
+from recbole_sigma.ops import Dropout, official_flip
 
 
 class OfficialGMambaBlock(nn.Module):
@@ -27,11 +27,11 @@ class OfficialGMambaBlock(nn.Module):
         self.dense2 = nn.Linear(d, d)
         self.gate_silu = nn.Linear(d, d)
         self.gate_sigmoid = nn.Linear(d, d)
-        self.gate_dropout = nn.Dropout(0.2)  # fixed in the authors' code, not dropout_prob
+        self.gate_dropout = Dropout(0.2)  # fixed in the authors' code, not dropout_prob
         self.fe_gru = FEGRU(d, s.gru_conv_kernel, bias=False)
         self.mix = nn.Parameter(torch.tensor([0.1, 0.1, 0.8]))  # GRU, flipped, forward
         self.proj = nn.Linear(d, d)
-        self.dropout = nn.Dropout(s.dropout_prob)
+        self.dropout = Dropout(s.dropout_prob)
         self.LayerNorm = nn.LayerNorm(d, eps=1e-12)
         self.ffn = FeedForward(d, s.dropout_prob)
 

@@ -12,7 +12,7 @@ from recbole_sigma.model.logged import LoggedGMambaBlock
 from recbole_sigma.model.official import OfficialGMambaBlock
 from recbole_sigma.model.scoring import DotProductScoring, build_loss, init_like_recbole
 from recbole_sigma.model.settings import sigma_settings
-from recbole_sigma.ops import official_flip
+from recbole_sigma.ops import Dropout, official_flip
 from recbole_sigma.ops.length_groups import by_length
 
 
@@ -43,7 +43,7 @@ class SIGMA(DotProductScoring, SequentialRecommender):
         )
 
         self.item_embedding = nn.Embedding(self.n_items, s.hidden_size, padding_idx=0)
-        self.dropout = nn.Dropout(s.dropout_prob)
+        self.dropout = Dropout(s.dropout_prob)
         self.LayerNorm = nn.LayerNorm(s.hidden_size, eps=1e-12)
         block = {"paper": GMambaBlock, "official": OfficialGMambaBlock,
                  "logged": LoggedGMambaBlock}[s.sigma_variant]

@@ -1,4 +1,5 @@
-"""The C++ kernels for CPU (selective scan, causal conv), compiled on first use (JIT) and cached.
+"""The C++ kernels for CPU (selective scan, causal conv, dropout), compiled on first use (JIT)
+and cached.
 
 Set ``SIGMA_CPU_SCAN=torch`` to skip it and use the PyTorch loop; ``cpp`` makes a failed build an
 error instead of a logged fallback. The build needs a C++ compiler and ``ninja``.
@@ -29,7 +30,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = [CSRC / "selective_scan_cpu.cpp", CSRC / "causal_conv_cpu.cpp"]
+SOURCES = [CSRC / f"{name}_cpu.cpp" for name in ("selective_scan", "causal_conv", "dropout")]
 CHOICES = ("auto", "cpp", "torch")
 FLAGS = ["-O3", "-ffast-math", "-fno-finite-math-only", "-fopenmp", "-march=native"]
 LDFLAGS = ["-fopenmp"]

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "causal_conv_cpu.h"
+#include "dropout_cpu.h"
 #include "lanes.h"
 
 #if defined(__SSE__)
@@ -349,4 +350,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &backward, "fused selective scan backward (CPU, time-major)");
   m.def("conv_forward", &sigma::conv_forward, "causal depthwise conv + SiLU forward (CPU, time-major)");
   m.def("conv_backward", &sigma::conv_backward, "causal depthwise conv + SiLU backward (CPU, time-major)");
+  m.def("dropout_noise", &sigma::dropout_noise, "torch's CPU dropout noise, drawn faster");
 }
