@@ -16,6 +16,7 @@ import colorlog
 from recbole.config import Config
 from recbole.utils import get_local_time
 from recbole.utils.logger import RemoveColorFilter, log_colors_config
+from tqdm import tqdm
 
 from recbole_sigma.trainer import claim_new_file
 
@@ -37,13 +38,25 @@ def console_log(config: Config) -> None:
     _console_handler().setLevel(level)
 
 
+class AboveBars(logging.StreamHandler):
+    """A console line written while no progress bar is being drawn (tqdm's lock, shared by the
+    ``--jobs`` workers), on a cleared terminal line: it lands above the workers' bars, which
+    redraw below it, instead of being written through the bar on the cursor's line."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with tqdm.get_lock():
+            if getattr(self.stream, "isatty", lambda: False)():
+                self.stream.write("\r\x1b[K")
+            super().emit(record)
+
+
 def _console_handler() -> logging.Handler:
     """The process's console handler, added to the root logger the first time."""
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler.formatter, colorlog.ColoredFormatter):
             return handler
-    handler = logging.StreamHandler()
+    handler = AboveBars()
     handler.setFormatter(_console_formatter())
     root.addHandler(handler)
     return handler

@@ -119,6 +119,38 @@ def test_console_lines_name_their_run_and_log_files_do_not(workdir, tiny_config)
     assert "epoch 3 evaluating" in text and "[trial" not in text
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_console_lines_clear_their_terminal_line_and_wait_for_the_bars(monkeypatch):
+    """A worker's log line is written under tqdm's lock (no bar is half drawn) on a cleared line,
+    so it does not run through the progress bar on the cursor's line; a file gets no escapes."""
+    from tqdm import tqdm
+
+    from recbole_sigma.run_log import AboveBars
+
+    held = []
+
+    class Lock:
+        def __enter__(self):
+            held.append(True)
+
+        def __exit__(self, *exc):
+            held.append(False)
+
+    monkeypatch.setattr(tqdm, "get_lock", classmethod(lambda cls: Lock()))
+    terminal, file = _Terminal(), io.StringIO()
+    for stream in (terminal, file):
+        handler = AboveBars(stream)
+        handler.emit(logging.LogRecord("x", logging.INFO, __file__, 1, "epoch 3 evaluating",
+                                       None, None))
+    assert terminal.getvalue() == "\r\x1b[Kepoch 3 evaluating\n"
+    assert file.getvalue() == "epoch 3 evaluating\n"
+    assert held == [True, False, True, False]
+
+
 def test_each_worker_draws_its_progress_bars_on_its_own_line_with_its_label(monkeypatch):
     import multiprocessing
 
