@@ -16,7 +16,7 @@ from recbole_sigma.reuse import config_hash, effective_config
 from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import console_labelled
 from recbole_sigma.trainer import delete_last_state
-from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
+from recbole_sigma.tuning.results import TrialTable, trial_name, trial_row
 
 TRIALS = "trials"  # trial folders: <checkpoint_dir>/trials/<config_hash>
 
@@ -84,7 +84,7 @@ def train_trial(task: tuple[str, str, Optional[list[str]], dict[str, Any], str])
     checkpoint folder)``, resumed from what an interrupted run of it left in the folder; its last
     epoch's state is left for :func:`record`."""
     model, dataset, config_file_list, point, folder = task
-    label, fixed = f"trial {trial_label(point)}", {"checkpoint_dir": folder}
+    label, fixed = trial_name(point), {"checkpoint_dir": folder}
     with only_process(Path(folder), label), console_labelled(label):
         config = build_config(model, dataset, config_file_list, dict(point), fixed)
         resume = state_to_resume(Path(folder), config, label)

@@ -40,6 +40,11 @@ def trial_label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
 
 
+def trial_name(params: dict[str, Any]) -> str:
+    """``"trial flip_r=3, n_layers=1"``: a trial in console lines, bars and lock messages."""
+    return f"trial {trial_label(params)}"
+
+
 class TrialTable:
     """``results.csv`` in ``folder``; every finished trial is appended (and flushed) at once."""
 

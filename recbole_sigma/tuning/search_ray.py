@@ -34,7 +34,7 @@ from recbole_sigma.run_folders import only_process, run_folder, state_to_resume
 from recbole_sigma.run_log import console_labelled, console_log, run_log
 from recbole_sigma.trainer import delete_last_state
 from recbole_sigma.tuning.objective import TRIALS, finished_trial
-from recbole_sigma.tuning.results import TrialTable, trial_label, trial_row
+from recbole_sigma.tuning.results import TrialTable, trial_label, trial_name, trial_row
 from recbole_sigma.tuning.space import DEFAULT_EVALS, Param, ray_space
 from recbole_sigma.utils import get_model, get_trainer
 
@@ -81,7 +81,7 @@ def train_trial(params: dict[str, Any], model: str, dataset: str,
     done = finished_trial(table, params, settings)
     if done is None:
         folder = run_folder(config["checkpoint_dir"], TRIALS, hash_)
-        label = f"trial {trial_label(params)}"
+        label = trial_name(params)
         # a trial drawn twice (random, bayes) waits for the other one, then reuses its row
         with only_process(folder, label, wait=True):
             done = table.find(hash_, params)  # the row of a draw that ended while we waited
