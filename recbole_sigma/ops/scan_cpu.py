@@ -1,8 +1,8 @@
 """The C++ kernels for CPU (selective scan, causal conv, dropout), compiled on first use (JIT)
 and cached.
 
-Set ``SIGMA_CPU_SCAN=torch`` to skip it and use the PyTorch loop; ``cpp`` makes a failed build an
-error instead of a logged fallback. The build needs a C++ compiler and ``ninja``.
+Set ``SIGMA_CPU_SCAN=torch`` to skip it and use the PyTorch loop (and ``F.dropout``); ``cpp`` makes
+a failed build an error instead of a logged fallback. The build needs a C++ compiler and ``ninja``.
 
 The cache entry is ``<torch extensions dir>/recbole_sigma/<name>``, its name keyed by the sources,
 torch, Python, the flags and the CPU (``-march=native``), so checkouts of the same code share it.
