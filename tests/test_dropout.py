@@ -153,3 +153,40 @@ def test_sigma_train_step_is_torchs_with_trained_like_weights(make_sigma, monkey
     assert torch.equal(out_t, out_k)
     for gt, gk in zip(grads_t, grads_k, strict=True):
         assert (gt is None and gk is None) or torch.equal(gt, gk)
+
+
+@pytest.mark.parametrize("name", ["SASRec", "GRU4Rec"])
+def test_baselines_draw_recboles_masks_through_the_kernel(name, tiny_config, tiny_dataset,
+                                                          monkeypatch):
+    """The plugin's SASRec and GRU4Rec (ungrouped) train as RecBole's own, bit for bit, with
+    every dropout through the kernel."""
+    from recbole.model.sequential_recommender import gru4rec, sasrec
+
+    from recbole_sigma.model import GRU4Rec, SASRec
+    from recbole_sigma.quick_start import build_config
+
+    ours_class, recbole_class = {"SASRec": (SASRec, sasrec.SASRec),
+                                 "GRU4Rec": (GRU4Rec, gru4rec.GRU4Rec)}[name]
+    config = build_config(name, "ml-tiny", config_dict=dict(tiny_config, group_by_length=False))
+    torch.manual_seed(0)
+    theirs = recbole_class(config, tiny_dataset)
+    trained_like(theirs)
+    ours = ours_class(config, tiny_dataset)
+    ours.load_state_dict(theirs.state_dict())
+    assert not [m for m in ours.modules() if type(m) is torch.nn.Dropout]
+    drawn = []
+    noise = dropout_module._noise
+    monkeypatch.setattr(dropout_module, "_noise", lambda *a: drawn.append(a) or noise(*a))
+    seq = torch.randint(1, ours.n_items, (9, ours.max_seq_length))
+    lens = torch.randint(1, ours.max_seq_length + 1, (9,))
+    results = []
+    for model in (theirs.train(), ours.train()):
+        torch.manual_seed(4)
+        out = model(seq, lens)
+        results.append((out, torch.autograd.grad(out.square().sum(), list(model.parameters()),
+                                                 allow_unused=True)))
+    assert drawn
+    (out_t, grads_t), (out_k, grads_k) = results
+    assert torch.equal(out_t, out_k)
+    for gt, gk in zip(grads_t, grads_k, strict=True):
+        assert (gt is None and gk is None) or torch.equal(gt, gk)

@@ -4,7 +4,9 @@ Both encoders mask or never read the padding after a row's last real item (SASRe
 attention that masks padded keys; GRU4Rec: a forward GRU), so the output at that item is the same
 whatever the width of the batch. ``by_length`` cuts the padding away group by group: same scores,
 several times less work on short-history data such as Amazon Beauty. The parameters, their
-names and init are RecBole's, so checkpoints load either way.
+names and init are RecBole's, so checkpoints load either way. Their dropouts draw RecBole's masks
+through the plugin's faster CPU kernel (:mod:`recbole_sigma.ops.dropout`), as SIGMA's do, so
+timings compare the models and not the dropout.
 """
 
 import logging
@@ -12,6 +14,7 @@ import logging
 import torch
 from recbole.model.sequential_recommender import gru4rec, sasrec
 
+from recbole_sigma.ops.dropout import swap_in
 from recbole_sigma.ops.length_groups import by_length
 
 
@@ -32,6 +35,7 @@ class LengthGrouped:
 
     def __init__(self, config, dataset) -> None:
         super().__init__(config, dataset)
+        swap_in(self)
         self.group_by_length = group_by_length_on(config, type(self).__name__, self.source)
 
     def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,16 @@ class Dropout(nn.Dropout):
         return dropout(x, self.p, self.training)
 
 
+def swap_in(model: nn.Module) -> nn.Module:
+    """``model`` with each plain ``nn.Dropout`` replaced by :class:`Dropout` (same ``p``): the
+    same numbers, drawn faster on CPU (for RecBole's own models, the baselines)."""
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if type(child) is nn.Dropout:
+                setattr(module, name, Dropout(child.p, child.inplace))
+    return model
+
+
 def _takes(x: torch.Tensor) -> bool:
     """A contiguous float32 CPU tensor (torch draws in memory order), and the kernels built."""
     fits = x.device.type == "cpu" and x.dtype == torch.float32 and x.is_contiguous()
