@@ -12,9 +12,7 @@ Each row says whether the two paths gave the same output and gradients, bit for 
 
 import argparse
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +20,9 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_cpu import batch_for, lengths_from  # noqa: E402
+from in_turn import in_turn, write_report  # noqa: E402
 
 from recbole_sigma.heap import keep_freed_memory  # noqa: E402
 from recbole_sigma.ops import dropout as dropout_module  # noqa: E402
@@ -36,19 +34,16 @@ PATHS = ("F.dropout", "C++ kernel")
 def interleaved(run: Callable[[], list[torch.Tensor]], reps: int) -> dict:
     """Best time of ``run`` with each path, in turn from the same seed; same results?"""
     takes = dropout_module._takes
-    times: dict[str, list[float]] = {p: [] for p in PATHS}
-    results = {}
-    for rep in range(reps + 1):  # the first round warms up
-        for path in PATHS:
+
+    def use(path: str) -> Callable[[], None]:
+        def switch() -> None:
             dropout_module._takes = takes if path == "C++ kernel" else (lambda x: False)
-            torch.manual_seed(rep)
-            start = time.perf_counter()
-            results[path] = run()
-            if rep:
-                times[path].append(time.perf_counter() - start)
+        return switch
+
+    times, results = in_turn({path: use(path) for path in PATHS}, run, reps)
     dropout_module._takes = takes
     same = all(torch.equal(a, b) for a, b in zip(*results.values(), strict=True))
-    old, new = (min(times[p]) for p in PATHS)
+    old, new = (times[p] for p in PATHS)
     return {"old_s": old, "new_s": new, "speedup": old / new, "same": same}
 
 
@@ -96,23 +91,13 @@ def main() -> None:
     for n_layers in (1, 2):
         rows.append((f"SIGMA logged training step, n_layers {n_layers}",
                      interleaved(train_step(n_layers), args.reps)))
-    lines = [
-        "# Dropout on CPU: the C++ kernel against F.dropout\n",
-        f"Command: `python benchmarks/dropout_cpu.py --reps {args.reps}`\n",
-        f"Machine: {os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}, one "
-        f"thread, load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
-        "(shared machine: compare the two columns of a row, measured in turn in one process, "
-        "not the seconds across runs). Best of the timed rounds, after a warm-up round.\n",
-        "| case | F.dropout s | C++ kernel s | speed-up | same output and gradients |",
-        "|---|---:|---:|---:|---|",
-    ]
+    table = ["| case | F.dropout s | C++ kernel s | speed-up | same output and gradients |",
+             "|---|---:|---:|---:|---|"]
     for case, r in rows:
-        lines.append(f"| {case} | {r['old_s']:.3f} | {r['new_s']:.3f} | {r['speedup']:.2f}x | "
+        table.append(f"| {case} | {r['old_s']:.3f} | {r['new_s']:.3f} | {r['speedup']:.2f}x | "
                      f"{'yes, bit for bit' if r['same'] else 'NO'} |")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-
+    write_report(args.out, "Dropout on CPU: the C++ kernel against F.dropout",
+                 f"python benchmarks/dropout_cpu.py --reps {args.reps}", load_before, "", table)
 
 if __name__ == "__main__":
     main()

@@ -13,16 +13,17 @@ differences between the paths, so the speed-up is for the same numbers.
 
 import argparse
 import os
-import platform
 import sys
-import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from in_turn import in_turn, write_report  # noqa: E402
 
 from recbole_sigma.mamba import TorchMamba  # noqa: E402
 from recbole_sigma.model.logged import LoggedGMambaBlock  # noqa: E402
@@ -56,23 +57,23 @@ def trained_like(module: torch.nn.Module) -> torch.nn.Module:
 def compare(name: str, module: torch.nn.Module, x: torch.Tensor, reps: int) -> dict:
     """Times forward+backward of ``module(x)`` with each path in turn; best of ``reps``."""
     params = [x, *module.parameters()]
-    outputs = {}
-    times = {"channel-major": [], "time-major": []}
-    for rep in range(reps + 1):  # the first round warms up
-        for path, forward in (("channel-major", channel_major), ("time-major", TIME_MAJOR)):
+
+    def use(forward: Callable) -> Callable[[], None]:
+        def switch() -> None:
             TorchMamba.forward = forward
-            torch.manual_seed(rep)  # the same dropout masks for both paths
-            start = time.perf_counter()
-            out = module(x)
-            grads = torch.autograd.grad(out.square().mean(), params)
-            if rep:
-                times[path].append(time.perf_counter() - start)
-            outputs[path] = (out.detach(), grads)
+        return switch
+
+    def run() -> tuple:
+        out = module(x)  # the same dropout masks for both paths (in_turn seeds each round)
+        return out.detach(), torch.autograd.grad(out.square().mean(), params)
+
+    paths = {"channel-major": use(channel_major), "time-major": use(TIME_MAJOR)}
+    times, outputs = in_turn(paths, run, reps)
     TorchMamba.forward = TIME_MAJOR
     (out_a, grads_a), (out_b, grads_b) = outputs.values()
     grad_diff = max(((a - b).abs().max() / b.abs().max()).item()
                     for a, b in zip(grads_a, grads_b, strict=True))
-    old, new = min(times["channel-major"]), min(times["time-major"])
+    old, new = times["channel-major"], times["time-major"]
     return {"case": name, "old_s": old, "new_s": new, "speedup": old / new,
             "out_diff": (out_a - out_b).abs().max().item(), "grad_rel_diff": grad_diff}
 
@@ -94,26 +95,17 @@ def main() -> None:
         blocks = torch.nn.Sequential(*(LoggedGMambaBlock(settings, "torch") for _ in range(2)))
         rows.append(compare("two logged blocks, B=2048, L=50", trained_like(blocks),
                             torch.randn(2048, 50, 64, requires_grad=True), args.reps))
-    lines = [
-        "# TorchMamba on CPU: time-major path against the channel-major one it replaced\n",
-        f"Command: `python benchmarks/mamba_layout.py --reps {args.reps}`\n",
-        f"Machine: {os.cpu_count()} cores ({platform.machine()}), torch {torch.__version__}, one "
-        f"thread, load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
-        "(shared machine: compare the two columns of a row, measured in turn in one process, "
-        "not the seconds across runs). Best of the timed rounds, after a warm-up round; "
-        "forward and backward of the mean squared output, in training mode (dropout 0.3, the "
-        "same masks for both paths); weights moved off their init.\n",
-        "| case | channel-major s | time-major s | speed-up | max output diff | max grad diff "
-        "(relative) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    table = ["| case | channel-major s | time-major s | speed-up | max output diff | max grad diff "
+             "(relative) |",
+             "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['case']} | {r['old_s']:.2f} | {r['new_s']:.2f} | "
+        table.append(f"| {r['case']} | {r['old_s']:.2f} | {r['new_s']:.2f} | "
                      f"{r['speedup']:.2f}x | {r['out_diff']:.1e} | {r['grad_rel_diff']:.1e} |")
-    text = "\n".join(lines) + "\n"
-    Path(args.out).write_text(text)
-    print(text)
-
+    how = ("; forward and backward of the mean squared output, in training mode (dropout 0.3, "
+           "the same masks for both paths); weights moved off their init")
+    write_report(args.out, "TorchMamba on CPU: time-major path against the channel-major one it "
+                 "replaced", f"python benchmarks/mamba_layout.py --reps {args.reps}", load_before,
+                 how, table)
 
 if __name__ == "__main__":
     main()
