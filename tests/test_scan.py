@@ -120,6 +120,29 @@ def test_portable_lanes_match_the_avx512_kernel():
         torch.testing.assert_close(g_p, g, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("portable", [False, True])
+def test_kernel_reads_strided_rows_of_z_b_c_in_place(portable):
+    """z, B and C as slices of wider time-major rows (as in_proj and x_proj give them): the
+    kernel's output and every gradient equal those of contiguous copies, bit for bit."""
+    kernel = scan_cpu.cpu_kernel()
+    u, delta, A, B, C, D, z, bias = (x.detach() for x in make_inputs(3, 32, 11, 8, torch.float32))
+    u, delta, B, C, z = (t.transpose(1, 2).contiguous() for t in (u, delta, B, C, z))
+    xz = torch.cat([torch.randn_like(z), z], dim=-1)  # (Bt, L, 2E): z is its second half
+    x_dbl = torch.cat([torch.randn(3, 11, 4), B, C], dim=-1)  # (Bt, L, R + 2N)
+    z_view, B_view, C_view = xz[..., 32:], x_dbl[..., 4:12], x_dbl[..., 12:]
+    assert not (z_view.is_contiguous() or B_view.is_contiguous() or C_view.is_contiguous())
+    results = []
+    for zz, BB, CC in ((z, B, C), (z_view, B_view, C_view)):
+        args = [u, delta, A, BB, CC, D, zz, bias]
+        out, y = kernel.forward(*args, True, True, portable)
+        gout = torch.ones_like(out) + torch.arange(out.numel()).view_as(out) % 7
+        results.append((out, y, *kernel.backward(*args, True, y, gout, portable)))
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(RuntimeError, match="unit channel stride"):
+        kernel.forward(u, delta, A, B.transpose(1, 2), C, D, z, bias, True, True, portable)
+
+
 def test_kernel_leaves_the_denormal_mode_as_it_was(path):
     """The kernel flushes denormals while it runs (speed); the caller's mode is restored."""
     tiny = torch.tensor([1e-39])  # a float32 denormal

@@ -23,6 +23,12 @@ def _contiguous(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if x is None else x.contiguous()
 
 
+def _unit_channel_stride(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    """``x`` as it is when its last dimension is contiguous (the kernel reads strided rows of z,
+    B and C in place), else a contiguous copy."""
+    return x if x is None or x.stride(-1) == 1 else x.contiguous()
+
+
 def uses_cpu_kernel(x: torch.Tensor) -> bool:
     """Whether the C++ kernels take ``x``: a float32/64 CPU tensor, and the kernels built."""
     on_cpu = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
@@ -35,7 +41,9 @@ class _CpuScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
-        args = [_contiguous(t) for t in (u, delta, A, B, C, D, z, delta_bias)]
+        u, delta, A, D, delta_bias = (_contiguous(t) for t in (u, delta, A, D, delta_bias))
+        B, C, z = (_unit_channel_stride(t) for t in (B, C, z))
+        args = [u, delta, A, B, C, D, z, delta_bias]
         out, y = cpu_kernel().forward(*args, delta_softplus, z is not None, False)
         ctx.softplus = delta_softplus
         ctx.save_for_backward(*args, y)  # y: the gate's input, None without z

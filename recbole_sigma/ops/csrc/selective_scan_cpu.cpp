@@ -1,7 +1,8 @@
 // Fused selective scan for CPU, forward and backward, with mamba_ssm.selective_scan_fn's math:
 //   dt = softplus(dt + bias);  h_t = exp(dt_t A) h_{t-1} + dt_t B_t u_t;
 //   y_t = <h_t, C_t> + D u_t;  out_t = y_t * silu(z_t).
-// Time-major layout: u, dt, z, out (Bt, L, E); B, C (Bt, L, N); A (E, N). A task takes whole
+// Time-major layout: u, dt, z, out (Bt, L, E); B, C (Bt, L, N); A (E, N); z, B and C may be slices
+// of wider rows (in_proj's and x_proj's outputs), read in place. A task takes whole
 // sequences; `width` channels go in one vector, so every state update is one vector op over
 // channels and B_t, C_t are broadcast. The backward runs the forward again, a few states at a
 // time, into a small local buffer: no (Bt, L, E, N) tensor is ever stored.
@@ -40,10 +41,15 @@ template <typename T>
 struct Scan {
   const T *u, *dt, *a2, *B, *C, *D, *z, *bias;  // a2: (N, E), A^T * log2(e); D, z, bias may be null
   int64_t nb, nl, ne, nn;
+  // batch and time strides of z, B and C, which may be slices of wider rows (the projections)
+  int64_t zb, zt, Bb, Bt, Cb, Ct;
   bool softplus;
 
   int64_t at(int64_t b, int64_t t) const { return (b * nl + t) * ne; }   // (b, t, 0) of (Bt, L, E)
   int64_t bc(int64_t b, int64_t t) const { return (b * nl + t) * nn; }   // (b, t, 0) of (Bt, L, N)
+  const T* z_at(int64_t b, int64_t t) const { return z + b * zb + t * zt; }
+  const T* B_at(int64_t b, int64_t t) const { return B + b * Bb + t * Bt; }
+  const T* C_at(int64_t b, int64_t t) const { return C + b * Cb + t * Ct; }
 };
 
 template <class V, typename T>
@@ -67,7 +73,7 @@ void chunk_forward(const Scan<T>& s, int64_t b, int64_t n0, const V* a2, const V
   if (hs)
     for (int k = 0; k < K; ++k) hs[k] = V::fill(0);
   for (int64_t t = 0; t < s.nl; ++t) {
-    const T *bt = s.B + s.bc(b, t) + n0, *ct = s.C + s.bc(b, t) + n0;
+    const T *bt = s.B_at(b, t) + n0, *ct = s.C_at(b, t) + n0;
     const V d = dts[t], du = dus[t];
     V acc[2] = {V::fill(0), V::fill(0)};  // two chains hide the add latency
 #pragma GCC unroll 16
@@ -90,11 +96,11 @@ void chunks(int64_t nn, F f) {
 }
 
 // Visits one sequence's (t, channel block) pairs row by row, so its (L, E) rows stream from memory
-// in order: f(i, j, blk) with i the offset of (b, t, blk * W) in (Bt, L, E), j = blk * L + t.
+// in order: f(i, j, blk, t) with i the offset of (b, t, blk * W) in (Bt, L, E), j = blk * L + t.
 template <int W, typename T, typename F>
 void rows(const Scan<T>& s, int64_t b, F f) {
   for (int64_t t = 0; t < s.nl; ++t)
-    for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t, blk);
+    for (int64_t blk = 0; blk < s.ne / W; ++blk) f(s.at(b, t) + blk * W, blk * s.nl + t, blk, t);
 }
 
 // A * log2(e) per channel block, (block, N) vectors: the same for every sequence.
@@ -111,7 +117,7 @@ std::vector<V> load_a2(const Scan<T>& s) {
 template <class V, typename T>
 void prepare(const Scan<T>& s, int64_t b, V* dts, V* dus) {
   constexpr int W = V::width;
-  rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
+  rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk, int64_t) {
     dts[j] = delta(s, V::load(s.dt + i) + channel<V>(s.bias, blk * W));
     dus[j] = dts[j] * V::load(s.u + i);
   });
@@ -127,7 +133,7 @@ void scan_forward(const Scan<T>& s, T* out, T* y_saved) {
     std::vector<V> dts(blocks * nl), dus(blocks * nl), ys(blocks * nl);
     for (int64_t b = begin; b < end; ++b) {
       prepare(s, b, dts.data(), dus.data());
-      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {
+      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk, int64_t) {
         ys[j] = channel<V>(s.D, blk * W) * V::load(s.u + i);
       });
       for (int64_t blk = 0; blk < blocks; ++blk)
@@ -135,11 +141,11 @@ void scan_forward(const Scan<T>& s, T* out, T* y_saved) {
           chunk_forward<k(), V>(s, b, n0, &a2[blk * nn], &dts[blk * nl], &dus[blk * nl],
                                 &ys[blk * nl], nullptr, nullptr);
         });
-      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t) {
+      rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk, int64_t t) {
         V y = ys[j];
         if (y_saved) y.store(y_saved + i);
         if (s.z) {
-          const V z = V::load(s.z + i);
+          const V z = V::load(s.z_at(b, t) + blk * W);
           y = y * z * sigma::sigmoid(z);
         }
         y.store(out + i);
@@ -163,7 +169,7 @@ void chunk_backward(const Scan<T>& s, int64_t b, int64_t n0, const V* a2, const 
   V gh[K], ga[K], a[K];  // gh: dL/dh_t of the chunk, carried to t - 1 through the decay
   for (int k = 0; k < K; ++k) gh[k] = ga[k] = V::fill(0), a[k] = a2[n0 + k];
   for (int64_t t = s.nl - 1; t >= 0; --t) {
-    const T *bt = s.B + s.bc(b, t) + n0, *ct = s.C + s.bc(b, t) + n0;
+    const T *bt = s.B_at(b, t) + n0, *ct = s.C_at(b, t) + n0;
     const V gy = gys[t], d = dts[t], du = dus[t];
     const V *hp = hs + t * K, *hc = hp + K, *dc = decay + t * K;
     V *gbt = gB + t * K, *gct = gC + t * K;
@@ -211,10 +217,10 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
         std::fill(gD.begin(), gD.end(), V::fill(0));
         std::fill(gbias.begin(), gbias.end(), V::fill(0));
         prepare(s, b, dts.data(), dus.data());
-        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {  // through the gate and the skip
+        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk, int64_t t) {  // gate and skip
           V gy = V::load(gout + i);  // -> dL/d<h_t, C_t>
           if (s.z) {
-            const V z = V::load(s.z + i), sg = sigma::sigmoid(z);
+            const V z = V::load(s.z_at(b, t) + blk * W), sg = sigma::sigmoid(z);
             if (g.z) {  // d silu(z) = sg (1 + z (1 - sg))
               const V one = V::fill(1);
               (gy * V::load(y_saved + i) * sg * fma(z, one - sg, one)).store(g.z + i);
@@ -241,7 +247,7 @@ void scan_backward(const Scan<T>& s, const T* y_saved, const T* gout, const Grad
               g.C[s.bc(b, t) + n0 + j] = gC[t * K + j].sum();
             }
         });
-        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk) {  // dL/du, dL/ddt
+        rows<W>(s, b, [&](int64_t i, int64_t j, int64_t blk, int64_t) {  // dL/du, dL/ddt
           const int64_t e0 = blk * W;
           fma(g_b[j], dts[j], channel<V>(s.D, e0) * gys[j]).store(g.u + i);
           V gd = fma(g_a[j], V::fill(sigma::kLn2), g_b[j] * V::load(s.u + i));
@@ -280,13 +286,20 @@ void check(const torch::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), name, " must be a contiguous CPU tensor");
 }
 
+// z, B, C: (Bt, L, ·) CPU tensors with unit channel stride; their rows may be strided.
+void check_rows(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu() && t.dim() == 3 && t.stride(2) == 1, name,
+              " must be a (Bt, L, ·) CPU tensor with unit channel stride");
+}
+
 template <typename T>
 Scan<T> make_scan(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& a2,
                   const torch::Tensor& B, const torch::Tensor& C, const Opt& D, const Opt& z,
                   const Opt& bias, bool softplus) {
+  const int64_t zb = z ? z->stride(0) : 0, zt = z ? z->stride(1) : 0;
   return {u.data_ptr<T>(), dt.data_ptr<T>(), a2.data_ptr<T>(), B.data_ptr<T>(), C.data_ptr<T>(),
           ptr<T>(D), ptr<T>(z), ptr<T>(bias), u.size(0), u.size(1), u.size(2), a2.size(0),
-          softplus};
+          zb, zt, B.stride(0), B.stride(1), C.stride(0), C.stride(1), softplus};
 }
 
 // (N, E) layout of A * log2(e): one load per state gives `width` channels.
@@ -297,9 +310,9 @@ torch::Tensor scaled_a(const torch::Tensor& A) {
 void check_all(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& A,
                const torch::Tensor& B, const torch::Tensor& C, const Opt& D, const Opt& z,
                const Opt& bias) {
-  check(u, "u"), check(dt, "delta"), check(A, "A"), check(B, "B"), check(C, "C");
+  check(u, "u"), check(dt, "delta"), check(A, "A"), check_rows(B, "B"), check_rows(C, "C");
   if (D) check(*D, "D");
-  if (z) check(*z, "z");
+  if (z) check_rows(*z, "z");
   if (bias) check(*bias, "delta_bias");
 }
 
@@ -327,8 +340,9 @@ std::vector<torch::Tensor> backward(torch::Tensor u, torch::Tensor dt, torch::Te
   check(gout, "grad");
   TORCH_CHECK(!z || (y_saved && y_saved->defined()), "backward with z needs the saved y");
   auto gu = torch::empty_like(u), gdt = torch::empty_like(dt);
-  auto gz = z ? torch::empty_like(u) : torch::Tensor();
-  auto gA = torch::zeros_like(A), gB = torch::empty_like(B), gC = torch::empty_like(C);
+  auto gz = z ? torch::empty_like(u) : torch::Tensor();  // contiguous, as gB and gC
+  auto gA = torch::zeros_like(A), gB = torch::empty(B.sizes(), B.options()),
+       gC = torch::empty(C.sizes(), C.options());
   auto gD = D ? torch::zeros_like(*D) : torch::Tensor();
   auto gbias = bias ? torch::zeros_like(*bias) : torch::Tensor();
   const auto a2 = scaled_a(A);
