@@ -40,8 +40,10 @@ def interleaved(run: Callable[[], list[torch.Tensor]], reps: int) -> dict:
             dropout_module._takes = takes if path == "C++ kernel" else (lambda x: False)
         return switch
 
-    times, results = in_turn({path: use(path) for path in PATHS}, run, reps)
-    dropout_module._takes = takes
+    try:
+        times, results = in_turn({path: use(path) for path in PATHS}, run, reps)
+    finally:
+        dropout_module._takes = takes
     same = all(torch.equal(a, b) for a, b in zip(*results.values(), strict=True))
     old, new = (times[p] for p in PATHS)
     return {"old_s": old, "new_s": new, "speedup": old / new, "same": same}

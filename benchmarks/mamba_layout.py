@@ -68,8 +68,10 @@ def compare(name: str, module: torch.nn.Module, x: torch.Tensor, reps: int) -> d
         return out.detach(), torch.autograd.grad(out.square().mean(), params)
 
     paths = {"channel-major": use(channel_major), "time-major": use(TIME_MAJOR)}
-    times, outputs = in_turn(paths, run, reps)
-    TorchMamba.forward = TIME_MAJOR
+    try:
+        times, outputs = in_turn(paths, run, reps)
+    finally:
+        TorchMamba.forward = TIME_MAJOR
     (out_a, grads_a), (out_b, grads_b) = outputs.values()
     grad_diff = max(((a - b).abs().max() / b.abs().max()).item()
                     for a, b in zip(grads_a, grads_b, strict=True))

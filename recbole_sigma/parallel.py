@@ -85,17 +85,23 @@ def run_parallel(
     context = multiprocessing.get_context("spawn")
     failures: list[tuple[int, BaseException]] = []
     bars = (context.RLock(), context.Value("i", 0))
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(list(sys.argv), *bars)) as pool:
-        futures: dict[Future, int] = {pool.submit(function, t): i for i, t in enumerate(tasks)}
-        for future in as_completed(futures):
-            index = futures[future]
-            error = future.exception()
-            if error is None:
-                yield index, future.result()
-            else:
-                logger.error("run %d of %d failed: %r", index + 1, len(tasks), error)
-                failures.append((index, error))
+    own_lock = tqdm.get_lock()
+    tqdm.set_lock(bars[0])  # this process's log lines wait for the workers' bars too
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
+                                 initargs=(list(sys.argv), *bars)) as pool:
+            futures: dict[Future, int] = {pool.submit(function, t): i
+                                          for i, t in enumerate(tasks)}
+            for future in as_completed(futures):
+                index = futures[future]
+                error = future.exception()
+                if error is None:
+                    yield index, future.result()
+                else:
+                    logger.error("run %d of %d failed: %r", index + 1, len(tasks), error)
+                    failures.append((index, error))
+    finally:
+        tqdm.set_lock(own_lock)
     if failures:
         index, error = failures[0]
         raise RuntimeError(f"{len(failures)} of {len(tasks)} runs failed; "

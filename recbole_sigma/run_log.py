@@ -45,8 +45,11 @@ class AboveBars(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with tqdm.get_lock():
-            if getattr(self.stream, "isatty", lambda: False)():
-                self.stream.write("\r\x1b[K")
+            try:
+                if getattr(self.stream, "isatty", lambda: False)():
+                    self.stream.write("\r\x1b[K")
+            except Exception:
+                self.handleError(record)
             super().emit(record)
 
 

@@ -141,6 +141,16 @@ def test_kernel_reads_strided_rows_of_z_b_c_in_place(portable):
         assert torch.equal(a, b)
     with pytest.raises(RuntimeError, match="unit channel stride"):
         kernel.forward(u, delta, A, B.transpose(1, 2), C, D, z, bias, True, True, portable)
+    with pytest.raises(RuntimeError, match="C has shape"):
+        kernel.forward(u, delta, A, B, C[..., :4], D, z, bias, True, True, portable)
+
+
+def test_one_state_channel_major_inputs_take_the_kernel():
+    """d_state 1 through mamba_ssm's (B, N, L) layout: B and C have a size-1 last dimension
+    whose stride is not 1, which is still one value per row."""
+    xs = make_inputs(batch=2, dim=16, length=7, state=1, dtype=torch.float32)
+    ref = [x.detach().double().requires_grad_() for x in xs]
+    assert_float32_close(run_scan(selective_scan, xs), run_scan(selective_scan_reference, ref))
 
 
 def test_kernel_leaves_the_denormal_mode_as_it_was(path):

@@ -26,7 +26,7 @@ def _contiguous(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 def _unit_channel_stride(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     """``x`` as it is when its last dimension is contiguous (the kernel reads strided rows of z,
     B and C in place), else a contiguous copy."""
-    return x if x is None or x.stride(-1) == 1 else x.contiguous()
+    return x if x is None or x.stride(-1) == 1 or x.size(-1) == 1 else x.contiguous()
 
 
 def uses_cpu_kernel(x: torch.Tensor) -> bool:
@@ -100,9 +100,10 @@ def selective_scan_time_major(
     delta_bias: Optional[torch.Tensor] = None,
     delta_softplus: bool = False,
 ) -> torch.Tensor:
-    """:func:`selective_scan` on time-major tensors, the layout of Mamba's Linears (on CPU, u
-    and delta from the conv and dt_proj are not copied; the strided slices z, B, C are): u,
-    delta, z (B, L, E); B, C (B, L, N). Returns (B, L, E)."""
+    """:func:`selective_scan` on time-major tensors, the layout of Mamba's Linears (on CPU
+    nothing is copied: u and delta come contiguous from the conv and dt_proj, and the kernel
+    reads the strided slices z, B, C in place): u, delta, z (B, L, E); B, C (B, L, N). Returns
+    (B, L, E)."""
     if uses_cpu_kernel(u):
         return _CpuScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     channel_major = _other_layout(u, delta, A, B, C, D, z, delta_bias)

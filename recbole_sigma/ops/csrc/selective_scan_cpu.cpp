@@ -286,10 +286,13 @@ void check(const torch::Tensor& t, const char* name) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), name, " must be a contiguous CPU tensor");
 }
 
-// z, B, C: (Bt, L, ·) CPU tensors with unit channel stride; their rows may be strided.
-void check_rows(const torch::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu() && t.dim() == 3 && t.stride(2) == 1, name,
+// z (Bt, L, E), B and C (Bt, L, N): CPU tensors with unit channel stride; their rows may be
+// strided.
+void check_rows(const torch::Tensor& t, const char* name, int64_t nb, int64_t nl, int64_t width) {
+  TORCH_CHECK(t.device().is_cpu() && t.dim() == 3 && (t.stride(2) == 1 || t.size(2) == 1), name,
               " must be a (Bt, L, ·) CPU tensor with unit channel stride");
+  TORCH_CHECK(t.size(0) == nb && t.size(1) == nl && t.size(2) == width, name, " has shape ",
+              t.sizes(), ", expected (", nb, ", ", nl, ", ", width, ")");
 }
 
 template <typename T>
@@ -310,9 +313,13 @@ torch::Tensor scaled_a(const torch::Tensor& A) {
 void check_all(const torch::Tensor& u, const torch::Tensor& dt, const torch::Tensor& A,
                const torch::Tensor& B, const torch::Tensor& C, const Opt& D, const Opt& z,
                const Opt& bias) {
-  check(u, "u"), check(dt, "delta"), check(A, "A"), check_rows(B, "B"), check_rows(C, "C");
+  check(u, "u"), check(dt, "delta"), check(A, "A");
+  TORCH_CHECK(u.dim() == 3 && dt.sizes() == u.sizes() && A.dim() == 2 && A.size(0) == u.size(2),
+              "u and delta must be (Bt, L, E) and A (E, N)");
+  check_rows(B, "B", u.size(0), u.size(1), A.size(1));
+  check_rows(C, "C", u.size(0), u.size(1), A.size(1));
   if (D) check(*D, "D");
-  if (z) check_rows(*z, "z");
+  if (z) check_rows(*z, "z", u.size(0), u.size(1), u.size(2));
   if (bias) check(*bias, "delta_bias");
 }
 
