@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -138,7 +139,9 @@ def lengths_from(dataset: str, max_len: int, n: int, train: bool, seed: int) -> 
     return pool[torch.randint(len(pool), (n,), generator=g)].clamp(max=max_len)
 
 
-def make_model(name: str, max_len: int, n_items: int):
+def make_model(name: str, max_len: int, n_items: int, settings: Optional[dict] = None):
+    """``name`` (``-ungrouped``: with ``group_by_length: False``) built through RecBole with the
+    plugin's defaults and ``settings``, for ``n_items`` items at ``max_len``."""
     from recbole_sigma.quick_start import build_config
     from recbole_sigma.utils import get_model
 
@@ -146,7 +149,8 @@ def make_model(name: str, max_len: int, n_items: int):
         def num(self, field):
             return n_items
 
-    overrides = {"MAX_ITEM_LIST_LENGTH": max_len, "use_gpu": False, "state": "ERROR"}
+    overrides = {"MAX_ITEM_LIST_LENGTH": max_len, "use_gpu": False, "state": "ERROR",
+                 **(settings or {})}
     if name.endswith("-ungrouped"):
         overrides["group_by_length"] = False
     base = name.split("-")[0]

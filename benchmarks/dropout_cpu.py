@@ -21,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench_cpu import batch_for, lengths_from  # noqa: E402
+from bench_cpu import batch_for, lengths_from, make_model  # noqa: E402
 from in_turn import in_turn, write_report  # noqa: E402
 
 from recbole_sigma.heap import keep_freed_memory  # noqa: E402
@@ -50,8 +50,8 @@ def interleaved(run: Callable[[], list[torch.Tensor]], reps: int) -> dict:
 
 
 def train_step(n_layers: int) -> Callable[[], list[torch.Tensor]]:
-    overrides = {"sigma_variant": "logged", "dropout_prob": 0.3, "n_layers": n_layers}
-    model = make_model_with(overrides)
+    settings = {"sigma_variant": "logged", "dropout_prob": 0.3, "n_layers": n_layers}
+    model = make_model("SIGMA", 50, 12102, settings)
     model.train()
     batch = batch_for(model, lengths_from("amazon-beauty", 50, 2048, True, 0), 50, 0)
     params = list(model.parameters())
@@ -62,20 +62,6 @@ def train_step(n_layers: int) -> Callable[[], list[torch.Tensor]]:
             return [loss.detach(), *torch.autograd.grad(loss, params)]
 
     return run
-
-
-def make_model_with(overrides: dict):
-    from recbole_sigma import SIGMA
-    from recbole_sigma.quick_start import build_config
-
-    class Items:  # the only thing a sequential model asks its dataset for
-        def num(self, field):
-            return 12102
-
-    config = build_config("SIGMA", "ml-100k", config_dict={
-        "MAX_ITEM_LIST_LENGTH": 50, "use_gpu": False, "state": "ERROR", **overrides})
-    torch.manual_seed(0)
-    return SIGMA(config, Items())
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import logging
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import IO, Iterator, Optional
 
 from recbole.config import Config
 
@@ -68,13 +68,17 @@ def _held(folder: Path) -> bool:
     """Whether a process holds ``folder``'s lock (:func:`only_process`)."""
     if not (folder / LOCK).is_file():
         return False
-    with open(folder / LOCK) as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    return False
+    with open(folder / LOCK) as lock:  # closing it lets go of the lock taken here
+        return not _try_lock(lock)
+
+
+def _try_lock(lock: IO) -> bool:
+    """Take ``lock``'s exclusive lock if no other process holds it; whether it was taken."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def _warn_unfinished_elsewhere(folder: Path, config: Config) -> None:
@@ -112,15 +116,13 @@ def only_process(folder: Path, label: str, wait: bool = False) -> Iterator[None]
     with ``wait``, wait until it lets go."""
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / LOCK, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(lock):
             if not wait:
                 raise RuntimeError(
                     f"{label}: another process is training it in {folder} (a worker of an "
                     "earlier command still running, or another command with the same config): "
                     "let it end or stop it, then run this command again"
-                ) from None
+                )
             logger.info("%s: another process is training it in %s: waiting for it", label,
                         folder)
             fcntl.flock(lock, fcntl.LOCK_EX)

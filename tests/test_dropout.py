@@ -125,34 +125,41 @@ def test_a_kernel_that_draws_otherwise_falls_back_to_torch(monkeypatch, caplog):
     assert "differ" in caplog.text
 
 
+def forward_backward(model: torch.nn.Module) -> tuple:
+    """Output and parameter gradients of ``model`` in training mode on a fixed batch of 9 users,
+    the generator seeded first (the same masks for every model that draws like torch)."""
+    g = torch.Generator().manual_seed(2)
+    seq = torch.randint(1, model.n_items, (9, model.max_seq_length), generator=g)
+    lens = torch.randint(1, model.max_seq_length + 1, (9,), generator=g)
+    torch.manual_seed(4)
+    out = model.train()(seq, lens)
+    return out, torch.autograd.grad(out.square().sum(), list(model.parameters()),
+                                    allow_unused=True)
+
+
+def assert_same_step(expected: tuple, actual: tuple) -> None:
+    """Two :func:`forward_backward` results equal bit for bit."""
+    assert torch.equal(expected[0], actual[0])
+    for ge, ga in zip(expected[1], actual[1], strict=True):
+        assert (ge is None and ga is None) or torch.equal(ge, ga)
+
+
 def test_sigma_train_step_is_torchs_with_trained_like_weights(make_sigma, monkeypatch):
     """A logged-variant SIGMA (embedding, gate and FFN dropouts) trains to the same loss and
     gradients, bit for bit, with the kernel's dropout and with torch's."""
     model = make_sigma(sigma_variant="logged", dropout_prob=0.3, n_layers=2)
     trained_like(model)
-    model.train()
     assert any(isinstance(m, Dropout) for m in model.modules())
-    seq = torch.randint(1, model.n_items, (9, model.max_seq_length))
-    lens = torch.randint(1, model.max_seq_length + 1, (9,))
-    results, drawn = [], []
+    monkeypatch.setattr(dropout_module, "_takes", lambda x: False)
+    expected = forward_backward(model)
+    monkeypatch.undo()
+    monkeypatch.setenv("SIGMA_CPU_SCAN", "cpp")
+    drawn = []
     noise = dropout_module._noise
-    for fast in (False, True):
-        if not fast:
-            monkeypatch.setattr(dropout_module, "_takes", lambda x: False)
-        else:
-            monkeypatch.undo()
-            monkeypatch.setenv("SIGMA_CPU_SCAN", "cpp")
-            monkeypatch.setattr(dropout_module, "_noise", lambda *a: drawn.append(a) or noise(*a))
-        torch.manual_seed(4)
-        out = model(seq, lens)
-        grads = torch.autograd.grad(out.square().sum(), list(model.parameters()),
-                                    allow_unused=True)
-        results.append((out, grads))
+    monkeypatch.setattr(dropout_module, "_noise", lambda *a: drawn.append(a) or noise(*a))
+    actual = forward_backward(model)
     assert len(drawn) == 1 + 2 * 4  # the embedding; per layer the gate, the block, the FFN twice
-    (out_t, grads_t), (out_k, grads_k) = results
-    assert torch.equal(out_t, out_k)
-    for gt, gk in zip(grads_t, grads_k, strict=True):
-        assert (gt is None and gk is None) or torch.equal(gt, gk)
+    assert_same_step(expected, actual)
 
 
 @pytest.mark.parametrize("name", ["SASRec", "GRU4Rec"])
@@ -177,16 +184,7 @@ def test_baselines_draw_recboles_masks_through_the_kernel(name, tiny_config, tin
     drawn = []
     noise = dropout_module._noise
     monkeypatch.setattr(dropout_module, "_noise", lambda *a: drawn.append(a) or noise(*a))
-    seq = torch.randint(1, ours.n_items, (9, ours.max_seq_length))
-    lens = torch.randint(1, ours.max_seq_length + 1, (9,))
-    results = []
-    for model in (theirs.train(), ours.train()):
-        torch.manual_seed(4)
-        out = model(seq, lens)
-        results.append((out, torch.autograd.grad(out.square().sum(), list(model.parameters()),
-                                                 allow_unused=True)))
+    expected = forward_backward(theirs)
+    actual = forward_backward(ours)
     assert drawn
-    (out_t, grads_t), (out_k, grads_k) = results
-    assert torch.equal(out_t, out_k)
-    for gt, gk in zip(grads_t, grads_k, strict=True):
-        assert (gt is None and gk is None) or torch.equal(gt, gk)
+    assert_same_step(expected, actual)
